@@ -1,0 +1,5 @@
+import sys
+
+from pcseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""Loading of the compiled extension ``pcseg._C`` (C++ CPU kernels, CUDA kernels where built).
+
+The extension registers its operators under ``torch.ops.pcseg`` through ``TORCH_LIBRARY``. It is
+loaded on first use, never at ``import pcseg``. When it is not built, every op falls back to its
+pure-PyTorch reference and one warning says so.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+_state: dict = {"tried": False, "loaded": False, "error": None}
+
+
+def extension_loaded() -> bool:
+    """True when ``pcseg._C`` is importable and its operators are registered.
+
+    Set ``PCSEG_DISABLE_EXTENSION=1`` to force the pure-PyTorch references (useful for tests).
+    """
+    if os.environ.get("PCSEG_DISABLE_EXTENSION") == "1":
+        return False
+    if not _state["tried"]:
+        _state["tried"] = True
+        try:
+            from pcseg import _C  # noqa: F401  (registers torch.ops.pcseg.*)
+
+            _state["loaded"] = True
+        except ImportError as exc:  # not built: fall back to the references
+            _state["error"] = exc
+            warnings.warn(
+                "pcseg's compiled extension is not built (" + str(exc) + "); using the slower "
+                "pure-PyTorch reference ops. Build it with `pip install --no-build-isolation -e .`.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _state["loaded"]

@@ -1,0 +1,1 @@
+"""pcseg.synth"""
