@@ -1,0 +1,96 @@
+"""Helpers shared by the readers and writers: atomic writes, path checks, cleaning."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from pcseg.errors import PcsegFileNotFoundError, PointCloudFormatError
+
+
+def existing_file(path, what: str = "point cloud file") -> Path:
+    """``path`` as a Path; :class:`PcsegFileNotFoundError` when it is missing or a folder."""
+    p = Path(path)
+    if not p.exists():
+        raise PcsegFileNotFoundError(f"{what} not found: {p}")
+    if not p.is_file():
+        raise PointCloudFormatError(f"{p}: is a folder, expected a {what}")
+    return p
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
+
+    A crash mid-write leaves the old file (or none), never half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_points(cloud, drop_invalid: bool = False):
+    """Reject empty clouds and NaN/Inf coordinates (or drop those points when asked).
+
+    Returns the cloud, possibly with the invalid points removed.
+    """
+    where = cloud.source or "point cloud"
+    if len(cloud) == 0:
+        raise PointCloudFormatError(f"{where}: the cloud is empty (0 points)")
+    finite = np.isfinite(cloud.xyz).all(axis=1)
+    bad = int(len(finite) - finite.sum())
+    if bad:
+        if not drop_invalid:
+            raise PointCloudFormatError(
+                f"{where}: {bad} of {len(cloud)} points have NaN/Inf coordinates "
+                "(pass drop_invalid=True to drop them)"
+            )
+        cloud = cloud.select(finite)
+        if len(cloud) == 0:
+            raise PointCloudFormatError(f"{where}: every point has NaN/Inf coordinates")
+    return cloud
+
+
+def split_offset(xyz64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split float64 world coordinates into float32 local ones and a float64 offset.
+
+    The offset is the bounding-box minimum rounded down to whole metres, so local coordinates
+    stay small (float32 keeps sub-millimetre steps within a few km) and the offset is exact.
+    Clouds already near the origin (|coord| < 1 km) keep a zero offset.
+    """
+    xyz64 = np.asarray(xyz64, dtype=np.float64)
+    if len(xyz64) == 0 or np.abs(xyz64).max() < 1000.0:
+        return xyz64.astype(np.float32), np.zeros(3, dtype=np.float64)
+    offset = np.floor(xyz64.min(axis=0))
+    return (xyz64 - offset).astype(np.float32), offset
+
+
+def scale_colors(values: np.ndarray, where: str) -> np.ndarray:
+    """Colour values to float32 in [0, 1]: floats already <= 1 stay, 8-bit and 16-bit are scaled."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return values.astype(np.float32)
+    top = float(np.nanmax(values))
+    if values.dtype.kind == "f" and top <= 1.0:
+        scale = 1.0
+    elif top <= 255:
+        scale = 255.0
+    elif top <= 65535:
+        scale = 65535.0
+    else:
+        raise PointCloudFormatError(f"{where}: colour values up to {top} are not 8-bit or 16-bit")
+    if values.min() < 0:
+        raise PointCloudFormatError(f"{where}: negative colour values")
+    return (values.astype(np.float64) / scale).astype(np.float32)
