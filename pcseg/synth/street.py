@@ -1,0 +1,376 @@
+"""Procedural street scenes with SemanticKITTI's classes (raw ids), built from simple solids.
+
+The world frame has z up, the ground at z = 0 and the main road along +x centred on y = 0.
+Cross-section of one side of the street, from the centre outwards: road lanes, an optional
+parking band (ground level), a raised sidewalk slab (curb 0.10-0.18 m), then terrain (grass)
+with trees, bushes, fences, and buildings set back from the sidewalk. Some seeds add a cross
+street. Everything (widths, counts, sizes, orientations, gaps) is drawn from the seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pcseg.synth.raycast import Scene
+
+# SemanticKITTI raw ids
+ROAD, SIDEWALK, PARKING, TERRAIN = 40, 48, 44, 72
+BUILDING, FENCE, VEGETATION, TRUNK, POLE, TRAFFIC_SIGN = 50, 51, 70, 71, 80, 81
+CAR, TRUCK, OTHER_VEHICLE = 10, 18, 20
+PERSON, BICYCLIST, MOTORCYCLIST, BICYCLE, MOTORCYCLE = 30, 31, 32, 11, 15
+
+CLASS_NAMES = {
+    ROAD: "road", SIDEWALK: "sidewalk", PARKING: "parking", TERRAIN: "terrain", BUILDING: "building",
+    FENCE: "fence", VEGETATION: "vegetation", TRUNK: "trunk", POLE: "pole", TRAFFIC_SIGN: "traffic-sign",
+    CAR: "car", TRUCK: "truck", OTHER_VEHICLE: "other-vehicle", PERSON: "person", BICYCLIST: "bicyclist",
+    MOTORCYCLIST: "motorcyclist", BICYCLE: "bicycle", MOTORCYCLE: "motorcycle",
+}
+
+
+@dataclass
+class StreetLayout:
+    """The street's cross-section in metres (see module docstring) and its extent along x."""
+
+    road_half_width: float
+    parking_width: tuple[float, float]  # (right side y < 0, left side y > 0); 0 = no parking band
+    sidewalk_width: float
+    curb_height: float
+    cross_x: float | None  # x of a cross street's centre line, or None
+    cross_half_width: float
+    x_min: float
+    x_max: float
+    ego_lane_y: float = 0.0  # centre of the first lane right of the centre line, where the ego car drives
+
+    def sidewalk_inner(self, side: int) -> float:
+        """|y| where the sidewalk starts on ``side`` (-1 right, +1 left)."""
+        return self.road_half_width + self.parking_width[0 if side < 0 else 1]
+
+    def in_cross_street(self, x, margin: float = 0.0):
+        if self.cross_x is None:
+            return np.zeros_like(np.asarray(x, dtype=np.float64), dtype=bool)
+        return np.abs(np.asarray(x) - self.cross_x) < self.cross_half_width + margin
+
+
+def _ground_functions(layout: StreetLayout):
+    """(label(x, y), reflectivity(x, y)) of the ground plane, vectorised over arrays."""
+
+    def label(x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        out = np.full(x.shape, TERRAIN, dtype=np.int64)
+        ay = np.abs(y)
+        park_w = np.where(y < 0, layout.parking_width[0], layout.parking_width[1])
+        out[(ay < layout.road_half_width + park_w)] = PARKING
+        out[ay < layout.road_half_width] = ROAD
+        cross = layout.in_cross_street(x)
+        out[cross & (ay >= layout.road_half_width)] = ROAD
+        return out
+
+    def reflectivity(x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        refl = np.full(x.shape, 0.25)
+        refl[np.abs(y) >= layout.road_half_width] = 0.32
+        # dashed centre line and solid edge lines: retro-reflective paint
+        centre = (np.abs(y) < 0.08) & ((x % 6.0) < 3.0)
+        edge = np.abs(np.abs(y) - (layout.road_half_width - 0.25)) < 0.08
+        refl[(centre | edge) & ~layout.in_cross_street(x)] = 0.75
+        return refl
+
+    return label, reflectivity
+
+
+class _Builder:
+    """Places objects into a :class:`Scene`, handing out instance ids for things."""
+
+    def __init__(self, rng: np.random.Generator, scene: Scene, layout: StreetLayout):
+        self.rng, self.scene, self.layout = rng, scene, layout
+        self.next_instance = 1
+
+    def instance(self) -> int:
+        self.next_instance += 1
+        return self.next_instance - 1
+
+    # ---- vehicles ---------------------------------------------------------------------------
+    def car(self, x, y, yaw):
+        r = self.rng
+        length, width, height = r.uniform(3.7, 4.9), r.uniform(1.65, 1.95), r.uniform(1.38, 1.65)
+        inst, refl = self.instance(), r.uniform(0.02, 0.35)
+        c, s = np.cos(yaw), np.sin(yaw)
+        body_top = height * r.uniform(0.55, 0.62)
+        self.scene.add_box([x, y, (0.18 + body_top) / 2], [length, width, body_top - 0.18], yaw, CAR, inst, refl)
+        cab_len = length * r.uniform(0.45, 0.6)
+        shift = -length * r.uniform(0.0, 0.12)
+        self.scene.add_box([x + c * shift, y + s * shift, (body_top + height) / 2],
+                           [cab_len, width * 0.9, height - body_top], yaw, CAR, inst, refl)
+        for fx in (-0.33, 0.33):  # wheels: the dark gap under the body shows them
+            for fy in (-0.45, 0.45):
+                wx, wy = fx * length, fy * width
+                self.scene.add_box([x + c * wx - s * wy, y + s * wx + c * wy, 0.16], [0.62, 0.22, 0.32], yaw, CAR, inst, 0.05)
+
+    def truck(self, x, y, yaw):
+        r = self.rng
+        inst, refl = self.instance(), r.uniform(0.1, 0.5)
+        width = r.uniform(2.3, 2.55)
+        cab_len, box_len = r.uniform(1.9, 2.4), r.uniform(4.5, 8.0)
+        cab_h, box_h = r.uniform(2.6, 3.0), r.uniform(3.2, 3.9)
+        c, s = np.cos(yaw), np.sin(yaw)
+        total = cab_len + 0.3 + box_len
+        cab_c = total / 2 - cab_len / 2
+        box_c = -total / 2 + box_len / 2
+        self.scene.add_box([x + c * cab_c, y + s * cab_c, (0.45 + cab_h) / 2], [cab_len, width, cab_h - 0.45], yaw, TRUCK, inst, refl)
+        self.scene.add_box([x + c * box_c, y + s * box_c, (0.9 + box_h) / 2], [box_len, width, box_h - 0.9], yaw, TRUCK, inst, refl)
+        for fx in (cab_c, box_c - box_len * 0.3, box_c + box_len * 0.3):
+            self.scene.add_box([x + c * fx, y + s * fx, 0.5], [1.0, width - 0.1, 0.9], yaw, TRUCK, inst, 0.05)
+        return total
+
+    def other_vehicle(self, x, y, yaw):
+        """Bus, tram or trailer: one long box with a high floor and a flat roof."""
+        r = self.rng
+        inst = self.instance()
+        length, width, height = r.uniform(9.0, 14.0), r.uniform(2.4, 2.6), r.uniform(2.9, 3.4)
+        self.scene.add_box([x, y, (0.35 + height) / 2], [length, width, height - 0.35], yaw, OTHER_VEHICLE, inst, r.uniform(0.2, 0.5))
+        return length
+
+    def rider(self, x, y, yaw, label, vehicle_label, motor: bool, ridden: bool):
+        """A bicycle/motorcycle, with a rider when ``ridden`` (then all of it gets ``label``)."""
+        r = self.rng
+        inst = self.instance()
+        lab = label if ridden else vehicle_label
+        c, s = np.cos(yaw), np.sin(yaw)
+        length = r.uniform(1.9, 2.2) if motor else r.uniform(1.6, 1.8)
+        wheel_r = 0.32 if motor else 0.34
+        for fx in (-0.5, 0.5):
+            wx = fx * (length - 2 * wheel_r)
+            self.scene.add_ellipsoid([x + c * wx, y + s * wx, wheel_r], [wheel_r, 0.05 if not motor else 0.09, wheel_r],
+                                     yaw, lab, inst, 0.15)
+        if motor:
+            self.scene.add_box([x, y, 0.7], [length * 0.55, 0.45, 0.55], yaw, lab, inst, r.uniform(0.1, 0.5))
+        else:
+            self.scene.add_box([x, y, 0.62], [length * 0.5, 0.06, 0.5], yaw, lab, inst, 0.4)
+        if ridden:
+            h = r.uniform(0.95, 1.1)
+            self.scene.add_ellipsoid([x, y, 0.75 + h * 0.25], [0.25, 0.2, 0.3], yaw, lab, inst, 0.3)
+            self.scene.add_ellipsoid([x - c * 0.1, y - s * 0.1, 0.75 + h * 0.7], [0.2, 0.22, 0.3], yaw, lab, inst, 0.35)
+            self.scene.add_ellipsoid([x, y, 0.75 + h * 1.05], [0.12, 0.12, 0.13], yaw, lab, inst, 0.3)
+
+    def person(self, x, y, yaw):
+        r = self.rng
+        inst, h = self.instance(), r.uniform(1.5, 1.95)
+        refl = r.uniform(0.15, 0.5)
+        self.scene.add_ellipsoid([x, y, 0.25 * h], [0.14, 0.2, 0.25 * h], yaw, PERSON, inst, refl)
+        self.scene.add_ellipsoid([x, y, 0.63 * h], [0.14, 0.23, 0.17 * h], yaw, PERSON, inst, refl)
+        self.scene.add_ellipsoid([x, y, 0.93 * h], [0.1, 0.09, 0.07 * h], yaw, PERSON, inst, refl)
+
+    # ---- street furniture and vegetation -----------------------------------------------------
+    def pole(self, x, y, side, with_sign: bool):
+        r = self.rng
+        height = r.uniform(3.0, 4.0) if with_sign else r.uniform(5.0, 9.0)
+        radius = r.uniform(0.05, 0.08) if with_sign else r.uniform(0.08, 0.16)
+        self.scene.add_cylinder(x, y, 0.0, height, radius, POLE, 0, r.uniform(0.25, 0.5))
+        if with_sign:
+            size = r.uniform(0.5, 0.9)
+            n_signs = 1 + int(r.random() < 0.3)
+            for k in range(n_signs):
+                zc = height - size / 2 - k * (size + 0.1)
+                # plate faces traffic coming along x
+                self.scene.add_box([x, y, zc], [0.04, size, size * r.uniform(0.7, 1.0)], r.normal(0, 0.1),
+                                   TRAFFIC_SIGN, 0, r.uniform(0.75, 0.95))
+        elif r.random() < 0.6:  # street lamp arm over the road
+            arm = r.uniform(1.0, 2.0)
+            self.scene.add_box([x, y - side * arm / 2, height - 0.1], [0.12, arm, 0.12], 0.0, POLE, 0, 0.4)
+
+    def tree(self, x, y):
+        r = self.rng
+        trunk_h, trunk_r = r.uniform(1.8, 3.5), r.uniform(0.1, 0.3)
+        self.scene.add_cylinder(x, y, 0.0, trunk_h + 0.5, trunk_r, TRUNK, 0, r.uniform(0.3, 0.45))
+        crown = r.uniform(1.5, 3.5)
+        for _ in range(r.integers(1, 4)):
+            off = r.normal(0, crown * 0.3, 3)
+            radii = crown * r.uniform(0.7, 1.1, 3)
+            self.scene.add_ellipsoid([x + off[0], y + off[1], trunk_h + radii[2] * 0.9 + abs(off[2])], radii, r.uniform(0, np.pi),
+                                     VEGETATION, 0, r.uniform(0.3, 0.5), porosity=r.uniform(0.1, 0.35))
+
+    def bushes(self, x0, x1, y, depth):
+        """A hedge or a row of bushes between x0 and x1 at |y| band starting at ``y``."""
+        r = self.rng
+        x = x0
+        while x < x1:
+            rx, ry, rz = r.uniform(0.5, 1.5), min(depth / 2, r.uniform(0.4, 1.2)), r.uniform(0.4, 1.3)
+            self.scene.add_ellipsoid([x + rx, y, rz * 0.7], [rx, ry, rz], r.uniform(-0.3, 0.3), VEGETATION, 0,
+                                     r.uniform(0.3, 0.5), porosity=r.uniform(0.0, 0.2))
+            x += rx * r.uniform(1.2, 2.5)
+
+    def fence(self, x0, x1, y):
+        r = self.rng
+        height = r.uniform(0.9, 2.0)
+        self.scene.add_box([(x0 + x1) / 2, y, height / 2 + 0.05], [x1 - x0, r.uniform(0.04, 0.12), height], 0.0, FENCE, 0,
+                           r.uniform(0.2, 0.5), porosity=r.choice([0.0, 0.3, 0.5]))
+
+    def building(self, x0, x1, y_front, side):
+        r = self.rng
+        depth, height = r.uniform(8.0, 20.0), r.uniform(4.0, 22.0)
+        yc = y_front + side * depth / 2
+        refl = r.uniform(0.15, 0.45)
+        self.scene.add_box([(x0 + x1) / 2, yc, height / 2], [x1 - x0, depth, height], 0.0, BUILDING, 0, refl)
+        if r.random() < 0.4:  # a lower annex or a setback upper storey
+            ax0 = r.uniform(x0, (x0 + x1) / 2)
+            self.scene.add_box([(ax0 + x1) / 2, y_front + side * 0.6, 1.5], [x1 - ax0, 1.2, 3.0], 0.0, BUILDING, 0, refl)
+
+
+def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clear: tuple[float, float] | None = None):
+    """A random street scene covering x in [x_min, x_max] metres.
+
+    ``keep_clear=(x0, x1)`` keeps the ego lane (``layout.ego_lane_y``) free of vehicles and people
+    between x0 and x1 (the ego vehicle drives there). Returns ``(scene, layout)``: a :class:`Scene` ready to cast and
+    its :class:`StreetLayout`.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57EE7]))
+    road_half = float(rng.uniform(3.2, 7.0))
+    layout = StreetLayout(
+        road_half_width=road_half,
+        parking_width=tuple(float(rng.choice([0.0, rng.uniform(2.2, 2.8)])) for _ in range(2)),
+        sidewalk_width=float(rng.uniform(1.8, 4.5)),
+        curb_height=float(rng.uniform(0.10, 0.18)),
+        cross_x=float(rng.uniform(x_min * 0.5, x_max * 0.5)) if rng.random() < 0.4 else None,
+        cross_half_width=float(rng.uniform(3.5, 6.0)),
+        x_min=float(x_min), x_max=float(x_max),
+    )
+    label_fn, refl_fn = _ground_functions(layout)
+    scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn)
+    b = _Builder(rng, scene, layout)
+    lanes = max(1, int(road_half // 3.2))  # lanes per direction
+    lane_w = road_half / lanes
+    layout.ego_lane_y = -lane_w / 2
+
+    def blocked(x, margin=0.0):
+        return bool(layout.in_cross_street(x, margin))
+
+    def ego_lane(x, y, half_len):
+        if keep_clear is None:
+            return False
+        x0, x1 = keep_clear
+        return abs(y - layout.ego_lane_y) < lane_w * 0.75 and x + half_len > x0 - 8 and x - half_len < x1 + 8
+
+    # sidewalks (raised slabs), split around the cross street
+    for side in (-1, 1):
+        inner = layout.sidewalk_inner(side)
+        yc = side * (inner + layout.sidewalk_width / 2)
+        pieces = [(x_min, x_max)]
+        if layout.cross_x is not None:
+            cx, cw = layout.cross_x, layout.cross_half_width
+            pieces = [(x_min, cx - cw), (cx + cw, x_max)]
+        for a, c in pieces:
+            # short slabs keep each solid's angular window (and so the casting cost) small
+            edges = np.linspace(a, c, max(2, int(np.ceil((c - a) / 8.0)) + 1))
+            for e0, e1 in zip(edges[:-1], edges[1:]):
+                scene.add_box([(e0 + e1) / 2, yc, layout.curb_height / 2], [e1 - e0, layout.sidewalk_width, layout.curb_height],
+                              0.0, SIDEWALK, 0, 0.32)
+    if layout.cross_x is not None:  # sidewalks along the cross street
+        cx, cw = layout.cross_x, layout.cross_half_width
+        for side in (-1, 1):
+            edges = np.linspace(layout.sidewalk_inner(side), 80.0, 10)
+            for sx in (-1, 1):
+                for y0, y1 in zip(edges[:-1], edges[1:]):
+                    scene.add_box([cx + sx * (cw + layout.sidewalk_width / 2), side * (y0 + y1) / 2, layout.curb_height / 2],
+                                  [layout.sidewalk_width, y1 - y0, layout.curb_height], 0.0, SIDEWALK, 0, 0.32)
+
+    # traffic on the road: lanes y < 0 drive +x, lanes y > 0 drive -x
+    for direction in (-1, 1):
+        for lane in range(lanes):
+            y = direction * (lane + 0.5) * lane_w
+            x = x_min + rng.uniform(0, 30)
+            while x < x_max:
+                kind = rng.choice(4, p=[0.72, 0.12, 0.08, 0.08])
+                yaw = (0.0 if direction < 0 else np.pi) + rng.normal(0, 0.03)
+                length = {0: 4.5, 1: 10.0, 2: 13.0, 3: 2.0}[int(kind)]
+                if not blocked(x, length / 2 + 1) and not ego_lane(x, y, length / 2):
+                    jitter = rng.normal(0, 0.25)
+                    if kind == 0:
+                        b.car(x, y + jitter, yaw)
+                    elif kind == 1:
+                        b.truck(x, y + jitter, yaw)
+                    elif kind == 2:
+                        b.other_vehicle(x, y + jitter, yaw)
+                    elif rng.random() < 0.5:  # two-wheelers keep near the lane's outer edge
+                        b.rider(x, y + direction * lane_w * 0.3, yaw, BICYCLIST, BICYCLE, motor=False, ridden=True)
+                    else:
+                        b.rider(x, y + direction * lane_w * 0.3, yaw, MOTORCYCLIST, MOTORCYCLE, motor=True, ridden=True)
+                x += length + rng.exponential(25.0) + 4.0
+
+    # each side: parking band, sidewalk furniture, terrain, buildings
+    for side in (-1, 1):
+        park_w = layout.parking_width[0 if side < 0 else 1]
+        inner = layout.sidewalk_inner(side)
+        outer = inner + layout.sidewalk_width
+        if park_w > 0:
+            y = side * (layout.road_half_width + park_w / 2)
+            x = x_min + rng.uniform(0, 5)
+            while x < x_max:
+                if not blocked(x, 4):
+                    if rng.random() < 0.8:
+                        b.car(x, y, rng.choice([0.0, np.pi]) + rng.normal(0, 0.05))
+                    elif rng.random() < 0.5:
+                        b.truck(x, y, rng.normal(0, 0.03))
+                x += rng.uniform(5.2, 6.5) + (rng.exponential(8.0) if rng.random() < 0.3 else 0.0)
+        # poles and signs at the curb, trees in pits at the curb or on the terrain strip
+        x = x_min + rng.uniform(0, 10)
+        while x < x_max:
+            if not blocked(x, 1.5):
+                u = rng.random()
+                if u < 0.35:
+                    b.pole(x, side * (inner + 0.4), side, with_sign=False)
+                elif u < 0.6:
+                    b.pole(x, side * (inner + 0.35), side, with_sign=True)
+                elif u < 0.8:
+                    b.tree(x, side * (inner + layout.sidewalk_width * 0.5))
+            x += rng.uniform(6, 25)
+        # people, parked bicycles and motorcycles on the sidewalk
+        x = x_min + rng.uniform(0, 5)
+        while x < x_max:
+            if not blocked(x, 1):
+                u = rng.random()
+                ys = side * rng.uniform(inner + 0.6, outer - 0.3)
+                if u < 0.55:
+                    for _ in range(rng.integers(1, 4)):
+                        b.person(x + rng.normal(0, 0.8), ys + rng.normal(0, 0.3), rng.uniform(0, 2 * np.pi))
+                elif u < 0.8:
+                    for k in range(rng.integers(1, 6)):  # a bike rack
+                        b.rider(x + k * 0.7, side * (outer - 0.5), np.pi / 2 + rng.normal(0, 0.1), BICYCLIST, BICYCLE,
+                                motor=False, ridden=False)
+                else:
+                    for k in range(rng.integers(1, 3)):
+                        b.rider(x + k * 1.1, side * (inner + 0.8), np.pi / 2 + rng.normal(0, 0.15), MOTORCYCLIST, MOTORCYCLE,
+                                motor=True, ridden=False)
+            x += rng.exponential(18.0) + 3.0
+        # beyond the sidewalk: terrain with vegetation and fences, buildings set back
+        x = x_min
+        while x < x_max:
+            seg = rng.uniform(10.0, 40.0)
+            x0, x1 = x, min(x + seg, x_max)
+            x = x1 + rng.uniform(0.0, 6.0)
+            if layout.cross_x is not None and x0 < layout.cross_x + layout.cross_half_width + layout.sidewalk_width + 1 \
+                    and x1 > layout.cross_x - layout.cross_half_width - layout.sidewalk_width - 1:
+                continue
+            setback = float(rng.choice([0.0, rng.uniform(2.0, 8.0), rng.uniform(8.0, 18.0)], p=[0.25, 0.4, 0.35]))
+            u = rng.random()
+            if u < 0.55:
+                b.building(x0, x1, side * (outer + setback), side)
+            if setback > 1.5:
+                if rng.random() < 0.45:
+                    b.fence(x0, x1, side * (outer + setback * rng.uniform(0.2, 0.9)))
+                if rng.random() < 0.6:
+                    b.bushes(x0, x1, side * (outer + rng.uniform(0.5, setback - 0.5)), setback)
+                for _ in range(rng.poisson(seg / 12.0)):
+                    b.tree(rng.uniform(x0, x1), side * (outer + rng.uniform(1.0, setback)))
+            if u >= 0.55:  # no building: open terrain with trees and bushes further out
+                for _ in range(rng.poisson(seg / 8.0)):
+                    b.tree(rng.uniform(x0, x1), side * (outer + setback + rng.uniform(1.0, 20.0)))
+                if rng.random() < 0.5:
+                    b.bushes(x0, x1, side * (outer + setback + rng.uniform(1.0, 6.0)), 3.0)
+    # a few pedestrians crossing or walking at the road's edge
+    for _ in range(rng.poisson(1.0)):
+        x, y = rng.uniform(x_min, x_max), rng.uniform(-road_half, road_half)
+        if not ego_lane(x, y, 1.0):
+            b.person(x, y, rng.uniform(0, 2 * np.pi))
+    return scene, layout
