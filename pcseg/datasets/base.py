@@ -1,0 +1,156 @@
+"""The dataset base class every concrete dataset (SemanticKITTI, synthetic, S3DIS, folder) shares.
+
+A dataset is a list of scans. ``__getitem__`` accepts an index or an ``(epoch, index)`` pair (what
+:class:`~pcseg.datasets.sampler.EpochSampler` yields): the augmentation of a sample is drawn from a
+generator seeded with ``(seed, epoch, index)``, so results do not depend on worker processes or
+on where a run was resumed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from pcseg.datasets import transforms as T
+from pcseg.datasets.features import build_features, feature_width
+from pcseg.errors import PcsegValueError
+
+
+class ScanDataset(Dataset):
+    """Base class. Subclasses set ``self.items`` (one entry per scan, used in messages) and
+    implement :meth:`load_cloud`.
+
+    Args:
+        label_map: :class:`pcseg.io.LabelMap` (raw ids <-> train ids, class names).
+        features: feature names, e.g. ``["xyz", "intensity"]``.
+        training: apply augmentations, voxel subsampling and ``num_points`` sampling.
+        num_points: training scans are sampled to exactly this many points (PointNet++), or None.
+        voxel_size: training scans keep one random point per voxel of this edge (m), or None.
+        augment: dict of augmentation settings (see ``pcseg.engine.config.AUGMENT_DEFAULTS``).
+        seed: base seed of the per-sample generators.
+        max_eval_points: evaluation scans larger than this are randomly subsampled, or None.
+        cache: keep loaded scans in memory (per process).
+    """
+
+    def __init__(self, label_map, features, *, training=False, num_points=None, voxel_size=None,
+                 augment=None, seed=0, max_eval_points=None, cache=False):
+        self.label_map = label_map
+        self.features = list(features)
+        self.in_channels = feature_width(self.features)
+        self.training = training
+        self.num_points = num_points
+        self.voxel_size = voxel_size
+        self.augment = dict(augment or {})
+        self.seed = int(seed)
+        self.max_eval_points = max_eval_points
+        self._cache = {} if cache else None
+        self.items: list = []
+
+    # ----------------------------------------------------------------- subclass API
+    def load_cloud(self, index: int):
+        """Return scan ``index`` as a PointCloud whose ``labels`` are train ids (int64) or None."""
+        raise NotImplementedError
+
+    def describe(self, index: int) -> str:
+        """A short name of scan ``index`` for messages (its path by default)."""
+        return str(self.items[index])
+
+    # ----------------------------------------------------------------- helpers
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def cloud(self, index: int):
+        """Scan ``index`` as a PointCloud with train-id labels, checked (cached when enabled)."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        cloud = self.load_cloud(index)
+        if len(cloud) == 0:
+            raise PcsegValueError(f"scan {self.describe(index)} has no points")
+        if cloud.labels is not None and len(cloud.labels):
+            top = int(cloud.labels.max())
+            if cloud.labels.min() < 0 or top >= self.label_map.num_classes:
+                raise PcsegValueError(
+                    f"scan {self.describe(index)}: train id {top} outside the label map's "
+                    f"0..{self.label_map.num_classes - 1} ({self.label_map.name}); wrong label map?"
+                )
+        if self._cache is not None:
+            self._cache[index] = cloud
+        return cloud
+
+    def to_train(self, raw, where) -> np.ndarray:
+        """Raw ids -> train ids with the label map, naming ``where`` on failure."""
+        try:
+            return self.label_map.to_train(raw)
+        except PcsegValueError as exc:
+            raise PcsegValueError(f"labels of {where}: {exc}") from None
+
+    def label_histogram(self, max_scans: int = 64) -> np.ndarray:
+        """int64 (num_classes,) label counts over up to ``max_scans`` evenly spaced scans."""
+        counts = np.zeros(self.label_map.num_classes, dtype=np.int64)
+        picks = np.unique(np.linspace(0, len(self) - 1, min(len(self), max_scans)).astype(np.int64))
+        for i in picks:
+            labels = self.cloud(int(i)).labels
+            if labels is not None:
+                counts += np.bincount(labels, minlength=self.label_map.num_classes)
+        return counts
+
+    def __getitem__(self, key) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        index = int(index)
+        rng = np.random.default_rng([self.seed, int(epoch), index])
+        cloud = self.cloud(index)
+        xyz, labels = cloud.xyz, cloud.labels
+        if labels is None:
+            labels = np.full(len(cloud), -1, dtype=np.int64)
+        feats_source, rows = cloud, np.arange(len(cloud), dtype=np.int64)
+
+        if self.training:
+            aug = self.augment
+            if aug.get("scan_mix", 0.0) > 0 and len(self) > 1 and rng.random() < aug["scan_mix"]:
+                other = int(rng.integers(0, len(self) - 1))
+                other += other >= index
+                feats_source = _mix(cloud, self.cloud(other), int(aug.get("scan_mix_bands", 6)), rng)
+                xyz, labels = feats_source.xyz, feats_source.labels
+                rows = np.arange(len(xyz), dtype=np.int64)
+            if aug.get("dropout", 0.0) > 0:
+                rows = rows[T.dropout_index(len(rows), aug["dropout"], rng)]
+            if self.voxel_size:
+                rows = rows[T.voxel_subsample(xyz[rows], self.voxel_size, rng)]
+            if self.num_points:
+                rows = rows[T.sample_points(len(rows), self.num_points, rng)]
+            xyz = xyz[rows]
+            if aug.get("rotate_z"):
+                xyz = T.rotate_z(xyz, rng)
+            if aug.get("scale"):
+                xyz = T.random_scale(xyz, *aug["scale"], rng)
+            if aug.get("flip"):
+                xyz = T.random_flip(xyz, rng)
+            if aug.get("jitter", 0.0) > 0:
+                xyz = T.jitter(xyz, aug["jitter"], rng)
+        else:
+            if self.max_eval_points and len(rows) > self.max_eval_points:
+                rows = np.sort(rng.choice(len(rows), self.max_eval_points, replace=False)).astype(np.int64)
+            xyz = xyz[rows]
+        return {
+            "xyz": np.ascontiguousarray(xyz, dtype=np.float32),
+            "feats": build_features(xyz, feats_source, self.features, rows),
+            "labels": np.ascontiguousarray(labels[rows], dtype=np.int64),
+            "index": rows,
+            "scan": index,
+        }
+
+
+def _mix(a, b, bands, rng):
+    """A PointCloud made of alternating inclination bands of clouds ``a`` and ``b``."""
+    from pcseg.io import PointCloud
+
+    keep_a, keep_b = T.laser_mix(a.xyz, b.xyz, bands, rng)
+    if len(keep_a) + len(keep_b) == 0:
+        return a
+    fields = {}
+    for name in ("intensity", "rgb", "normals", "labels"):
+        va, vb = getattr(a, name), getattr(b, name)
+        if va is not None and vb is not None:
+            fields[name] = np.concatenate([va[keep_a], vb[keep_b]])
+    return PointCloud(xyz=np.concatenate([a.xyz[keep_a], b.xyz[keep_b]]), source=f"mix({a.source}, {b.source})",
+                      **fields)

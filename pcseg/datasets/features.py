@@ -1,0 +1,47 @@
+"""Per-point input features built from a :class:`~pcseg.io.PointCloud` by name.
+
+A config lists features in order (``[xyz, intensity]``); the model's ``in_channels`` is the sum
+of their widths (:func:`feature_width`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pcseg.errors import PcsegValueError
+
+# feature name -> number of channels
+FEATURE_WIDTHS = {"xyz": 3, "intensity": 1, "rgb": 3, "normals": 3, "range": 1, "ones": 1}
+
+
+def feature_width(names) -> int:
+    """Total channel count of a feature list, e.g. ``[xyz, intensity]`` -> 4."""
+    return sum(FEATURE_WIDTHS[name] for name in names)
+
+
+def build_features(xyz: np.ndarray, cloud, names, index: np.ndarray | None = None) -> np.ndarray:
+    """float32 (n, C) features for the (possibly augmented) points ``xyz`` (n, 3).
+
+    ``cloud`` supplies the per-point fields (intensity, rgb, normals) and ``index`` (n,) picks the
+    rows of ``cloud`` that ``xyz`` came from (None: all, in order). A field the cloud lacks is a
+    :class:`PcsegValueError` naming the feature and the cloud's source.
+    """
+    columns = []
+    for name in names:
+        if name == "xyz":
+            columns.append(xyz)
+        elif name == "range":
+            columns.append(np.linalg.norm(xyz, axis=1, keepdims=True))
+        elif name == "ones":
+            columns.append(np.ones((len(xyz), 1), np.float32))
+        else:
+            values = getattr(cloud, name, None)
+            if values is None:
+                where = f" {cloud.source}" if getattr(cloud, "source", "") else ""
+                raise PcsegValueError(
+                    f"feature {name!r} requested but the cloud{where} has no {name} field "
+                    f"(it has: {cloud.field_names or 'xyz only'}); drop it from dataset.features"
+                )
+            values = values if index is None else values[index]
+            columns.append(values.reshape(len(xyz), -1))
+    return np.ascontiguousarray(np.concatenate(columns, axis=1), dtype=np.float32)

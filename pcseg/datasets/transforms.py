@@ -1,0 +1,87 @@
+"""Augmentations for training scans. Every function takes an explicit ``numpy.random.Generator``
+so a sample's augmentation depends only on (seed, epoch, index): worker count and resuming do
+not change what the model sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rotate_z(xyz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate float32 (N,3) points about the z axis by a uniform angle in [0, 2 pi)."""
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    return xyz @ rot.T
+
+
+def random_scale(xyz: np.ndarray, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
+    """Scale points isotropically by a factor uniform in [low, high]."""
+    return xyz * np.float32(rng.uniform(low, high))
+
+
+def random_flip(xyz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mirror x and y, each with probability 0.5 (z, the up axis, is never flipped)."""
+    out = xyz.copy()
+    if rng.random() < 0.5:
+        out[:, 0] = -out[:, 0]
+    if rng.random() < 0.5:
+        out[:, 1] = -out[:, 1]
+    return out
+
+
+def jitter(xyz: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Add Gaussian noise of std ``sigma`` metres (clipped at 3 sigma) to every coordinate."""
+    noise = np.clip(rng.normal(0.0, sigma, size=xyz.shape), -3 * sigma, 3 * sigma)
+    return (xyz + noise).astype(np.float32)
+
+
+def dropout_index(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """int64 indices of the points kept after dropping ``fraction`` of ``n`` at random (>= 1 kept)."""
+    keep = max(1, int(round(n * (1.0 - fraction))))
+    return np.sort(rng.choice(n, size=keep, replace=False)).astype(np.int64)
+
+
+def inclination_bands(xyz: np.ndarray, bands: int, lo: float, hi: float) -> np.ndarray:
+    """int64 (N,) band number 0..bands-1 of each point's inclination angle in [lo, hi] radians."""
+    pitch = np.arctan2(xyz[:, 2], np.linalg.norm(xyz[:, :2], axis=1))
+    edges = np.linspace(lo, hi, bands + 1)[1:-1]
+    return np.searchsorted(edges, pitch).astype(np.int64)
+
+
+def laser_mix(xyz_a: np.ndarray, xyz_b: np.ndarray, bands: int, rng: np.random.Generator):
+    """LaserMix-like mixing of two LiDAR scans (sensor at the origin).
+
+    The inclination range common to both scans is cut into ``bands`` bands; even bands come from
+    one scan and odd bands from the other (which scan starts is random).
+
+    Returns (keep_a, keep_b): int64 indices of the points taken from scan a and from scan b.
+    """
+    pitch = lambda p: np.arctan2(p[:, 2], np.linalg.norm(p[:, :2], axis=1))  # noqa: E731
+    pa, pb = pitch(xyz_a), pitch(xyz_b)
+    lo = float(min(pa.min(), pb.min())) if len(pa) and len(pb) else -1.0
+    hi = float(max(pa.max(), pb.max())) + 1e-6 if len(pa) and len(pb) else 1.0
+    band_a = inclination_bands(xyz_a, bands, lo, hi)
+    band_b = inclination_bands(xyz_b, bands, lo, hi)
+    parity = int(rng.integers(0, 2))
+    keep_a = np.flatnonzero(band_a % 2 == parity)
+    keep_b = np.flatnonzero(band_b % 2 != parity)
+    return keep_a.astype(np.int64), keep_b.astype(np.int64)
+
+
+def voxel_subsample(xyz: np.ndarray, voxel_size: float, rng: np.random.Generator) -> np.ndarray:
+    """int64 sorted indices keeping one random point per occupied voxel of edge ``voxel_size`` m."""
+    keys = np.floor(xyz / voxel_size).astype(np.int64)
+    keys -= keys.min(axis=0)
+    order = rng.permutation(len(xyz))
+    _, first = np.unique(keys[order], axis=0, return_index=True)
+    return np.sort(order[first]).astype(np.int64)
+
+
+def sample_points(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """int64 indices of exactly ``count`` points out of ``n`` (with repeats only when n < count)."""
+    if n >= count:
+        return np.sort(rng.choice(n, size=count, replace=False)).astype(np.int64)
+    extra = rng.choice(n, size=count - n, replace=True)
+    return np.concatenate([np.arange(n), extra]).astype(np.int64)

@@ -1,0 +1,132 @@
+"""Checkpoints: everything needed to resume training, and alone enough to segment.
+
+A checkpoint is a ``torch.save`` dict with ``format == "pcseg-checkpoint"`` holding the config,
+the label map (as its YAML spec), class names, the pcseg version, model/optimizer/scheduler/
+scaler states, RNG states (python, numpy, torch, CUDA), epoch and step counters and the last
+metrics. Files are written to a temporary name and renamed, so a crash never leaves a torn file
+and never destroys the previous checkpoint. Loading uses ``weights_only=True``: a foreign
+pickle cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pcseg.errors import CheckpointError, PcsegFileNotFoundError
+
+FORMAT = "pcseg-checkpoint"
+FORMAT_VERSION = 1
+
+
+def label_map_spec(label_map) -> dict:
+    """A LabelMap as the YAML-schema dict ``LabelMap(spec)`` accepts (colours back to BGR)."""
+    spec = {
+        "name": label_map.name,
+        "labels": dict(label_map.raw_names),
+        "color_map": {raw: [rgb[2], rgb[1], rgb[0]] for raw, rgb in label_map.raw_colors.items()},
+        "learning_map": dict(label_map.learning_map),
+        "learning_map_inv": dict(label_map.learning_map_inv),
+        "learning_ignore": {t: t in label_map.ignore_index for t in range(label_map.num_classes)},
+    }
+    if label_map.unknown_train_id is not None:
+        spec["learning_map_default"] = label_map.unknown_train_id
+    return spec
+
+
+def rng_states() -> dict:
+    """Python, numpy and torch (CPU and CUDA) global RNG states, as weights-only-safe values."""
+    np_state = np.random.get_state()
+    states = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]),
+                  float(np_state[4])),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(_as_tuple(states["python"]))
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy(), pos, has_gauss, gauss))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _as_tuple(value):
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_checkpoint(path, payload: dict) -> Path:
+    """Write ``payload`` (plus format tag and pcseg version) atomically to ``path``."""
+    from pcseg import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "pcseg_version": __version__, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read and check a checkpoint; :class:`CheckpointError` for a corrupt or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PcsegFileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path}: not a readable pcseg checkpoint (corrupt or foreign: {reason})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path}: not a pcseg checkpoint (no format tag {FORMAT!r})")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path}: format version {payload['format_version']} is newer than this pcseg "
+            f"understands ({FORMAT_VERSION}); upgrade pcseg"
+        )
+    for key in ("config", "label_map", "model"):
+        if key not in payload:
+            raise CheckpointError(f"checkpoint {path}: missing {key!r}")
+    return payload
+
+
+def label_map_from_checkpoint(payload: dict, source="checkpoint"):
+    from pcseg.io import LabelMap
+
+    return LabelMap(payload["label_map"], source=f"{source} (label map)")
+
+
+def model_from_checkpoint(payload: dict, source="checkpoint"):
+    """Rebuild the model the checkpoint's config describes and load its weights (eval mode)."""
+    from pcseg.datasets.features import feature_width
+    from pcseg.engine.builders import build_model
+
+    config = payload["config"]
+    label_map = label_map_from_checkpoint(payload, source)
+    model = build_model(config["model"], label_map.num_classes, feature_width(config["dataset"]["features"]),
+                        label_map.name)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {source}: weights do not fit {config['model']['name']} "
+                              f"({str(exc).splitlines()[0]})") from None
+    return model.eval(), label_map

@@ -1,0 +1,105 @@
+"""Segmentation losses: class-weighted cross-entropy and Lovasz-softmax.
+
+Both are returned as *sums* with their normalisers (total weight, scan count) so the trainer can
+normalise by the global batch: under DDP every process divides by the totals all-reduced over
+processes, which makes two processes with b scans each compute exactly the gradient of one
+process with 2b scans.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IGNORE = -100  # target value skipped by both losses
+
+
+def frequency_class_weights(counts, ignore_index=()) -> torch.Tensor:
+    """float32 (C,) weights ~ 1/sqrt(frequency), mean 1 over classes with points.
+
+    ``counts`` int (C,) label counts; ignored classes and classes without points get weight 0
+    and 1 respectively (the latter never occur in targets drawn from the same data).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    weights = np.ones_like(counts)
+    seen = counts > 0
+    for c in ignore_index:
+        seen[c] = False
+    if seen.any():
+        freq = counts[seen] / counts[seen].sum()
+        w = 1.0 / np.sqrt(freq)
+        weights[seen] = w / w.mean()
+    for c in ignore_index:
+        weights[c] = 0.0
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def masked_targets(labels: torch.Tensor, ignore_index, num_classes: int) -> torch.Tensor:
+    """int64 (N,) labels with ignored train ids and negatives replaced by :data:`IGNORE`."""
+    out = labels.clone()
+    bad = (out < 0) | (out >= num_classes)
+    for c in ignore_index:
+        bad |= out == c
+    out[bad] = IGNORE
+    return out
+
+
+def weighted_ce_sum(logits, targets, weights=None):
+    """(sum_i w[t_i] * CE_i, sum_i w[t_i]) over points whose target is not :data:`IGNORE`.
+
+    logits float (N, C), targets int64 (N,), weights float (C,) or None (all ones).
+    """
+    valid = targets != IGNORE
+    if not valid.any():
+        zero = logits.sum() * 0.0
+        return zero, torch.zeros((), device=logits.device)
+    logits, targets = logits[valid].float(), targets[valid]
+    per_point = F.cross_entropy(logits, targets, reduction="none")
+    w = weights[targets] if weights is not None else torch.ones_like(per_point)
+    return (w * per_point).sum(), w.sum().detach()
+
+
+def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
+    """Gradient of the Lovasz extension of the Jaccard loss w.r.t. sorted errors.
+
+    ``gt_sorted`` float (P, K): ground-truth indicators sorted by decreasing error, per column.
+    """
+    gts = gt_sorted.sum(0, keepdim=True)
+    intersection = gts - gt_sorted.cumsum(0)
+    union = gts + (1.0 - gt_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    if len(gt_sorted) > 1:
+        jaccard = torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]], dim=0)
+    return jaccard
+
+
+def lovasz_softmax(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Lovasz-softmax loss of one cloud (Berman et al. 2018), averaged over present classes.
+
+    probs float (P, C) softmax probabilities, targets int64 (P,) with :data:`IGNORE` skipped.
+    Returns a scalar; 0 (with a graph) when no point is labelled.
+    """
+    valid = targets != IGNORE
+    probs, targets = probs[valid], targets[valid]
+    if len(targets) == 0:
+        return probs.sum() * 0.0
+    num_classes = probs.shape[1]
+    present = torch.bincount(targets, minlength=num_classes) > 0
+    fg = F.one_hot(targets, num_classes).to(probs.dtype)[:, present]
+    errors = (fg - probs[:, present]).abs()
+    errors_sorted, perm = torch.sort(errors, dim=0, descending=True)
+    fg_sorted = torch.gather(fg, 0, perm)
+    per_class = (errors_sorted * lovasz_grad(fg_sorted)).sum(0)
+    return per_class.mean()
+
+
+def lovasz_sum(logits, targets, offsets):
+    """(sum over clouds of their Lovasz-softmax loss, number of clouds) for a ragged batch."""
+    probs = torch.softmax(logits.float(), dim=1)
+    total = logits.sum() * 0.0
+    start = 0
+    for end in offsets.tolist():
+        total = total + lovasz_softmax(probs[start:end], targets[start:end])
+        start = end
+    return total, torch.tensor(float(len(offsets)), device=logits.device)

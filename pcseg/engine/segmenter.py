@@ -1,0 +1,167 @@
+"""``Segmenter``: a trained checkpoint -> per-point labels, the Python API users call.
+
+    seg = pcseg.Segmenter.from_checkpoint("runs/kitti/best.pt")
+    labels = seg(cloud)                      # int64 (N,) train ids 0..C-1
+    raw = seg.label_map.to_raw(labels)       # raw ids, as .label files store them
+    proba = seg.predict_proba(cloud)         # float32 (N, C)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pcseg.errors import PcsegValueError
+
+
+class Segmenter:
+    """Labels every point of a cloud with a trained model.
+
+    Args:
+        model: a model following the protocol (``forward_ragged``), in eval mode.
+        label_map: :class:`pcseg.io.LabelMap` of the checkpoint.
+        features: feature names the model was trained with (``["xyz", "intensity"]``).
+        device: ``"cpu"`` or ``"cuda"``.
+        tta: test-time augmentation: average class probabilities over this many rotations about
+            z, each also mirrored in y (``tta=4`` -> 8 passes). 0/1/False = a single pass.
+        max_points: clouds with more points are split into spatial chunks of at most this many
+            core points, each run with ``chunk_margin`` metres of neighbouring context.
+        chunk_margin: context margin in metres around each chunk.
+    """
+
+    def __init__(self, model, label_map, features, device="cpu", tta=0, max_points=400_000, chunk_margin=2.0):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.label_map = label_map
+        self.features = list(features)
+        self.tta = int(tta or 0)
+        self.max_points = int(max_points)
+        self.chunk_margin = float(chunk_margin)
+        self.config: dict = {}
+
+    @classmethod
+    def from_checkpoint(cls, path, device="cpu", **options) -> "Segmenter":
+        """Load a checkpoint written by ``pcseg train``; ``options`` as in the constructor."""
+        from pcseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+
+        device = str(device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise PcsegValueError(f"device {device!r} requested but CUDA is not available")
+        payload = load_checkpoint(path, map_location="cpu")
+        model, label_map = model_from_checkpoint(payload, source=str(path))
+        seg = cls(model, label_map, payload["config"]["dataset"]["features"], device=device, **options)
+        seg.config = payload["config"]
+        seg.checkpoint_metrics = payload.get("metrics") or {}
+        return seg
+
+    @property
+    def num_classes(self) -> int:
+        return self.label_map.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.label_map.class_names)
+
+    # ------------------------------------------------------------------ public calls
+    def __call__(self, points) -> np.ndarray:
+        """int64 (N,) train ids for every point; never an ignored id (e.g. SemanticKITTI 0).
+
+        ``points``: a :class:`pcseg.io.PointCloud`, a file path, or an array (N, 3) xyz /
+        (N, 3 + k) xyz followed by the extra features in config order (e.g. intensity).
+        """
+        return self.predict_proba(points).argmax(axis=1).astype(np.int64)
+
+    def predict_proba(self, points) -> np.ndarray:
+        """float32 (N, C) class probabilities (ignored classes get 0), rows sum to 1."""
+        cloud = self._as_cloud(points)
+        if len(cloud) == 0:
+            raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
+        from pcseg.datasets.features import build_features
+
+        feats_template = build_features(cloud.xyz, cloud, self.features)  # validates the fields early
+        del feats_template
+        proba = np.zeros((len(cloud), self.num_classes), dtype=np.float32)
+        for core, context in self._chunks(cloud.xyz):
+            sub = cloud.select(context)
+            part = self._proba_tta(sub)
+            proba[core] = part[np.searchsorted(context, core)]
+        return proba
+
+    # ------------------------------------------------------------------ internals
+    def _as_cloud(self, points):
+        from pcseg.io import PointCloud
+
+        if isinstance(points, PointCloud):
+            return points
+        if isinstance(points, (str, Path)):
+            from pcseg.io import read_points
+
+            return read_points(points)
+        if isinstance(points, torch.Tensor):
+            points = points.detach().cpu().numpy()
+        array = np.asarray(points)
+        if array.ndim != 2 or array.shape[1] < 3:
+            raise PcsegValueError(f"points must be a PointCloud, a path or an (N, 3+) array, got shape {array.shape}")
+        extra = [f for f in self.features if f != "xyz"]
+        fields = {}
+        if array.shape[1] > 3:
+            if extra[:1] == ["intensity"]:
+                fields["intensity"] = array[:, 3]
+            elif extra[:1] == ["rgb"] and array.shape[1] >= 6:
+                fields["rgb"] = array[:, 3:6]
+        return PointCloud(xyz=array[:, :3].astype(np.float32), **fields)
+
+    def _chunks(self, xyz):
+        """Yield (core, context) sorted int64 index arrays covering every point once as core."""
+        n = len(xyz)
+        if n <= self.max_points:
+            everything = np.arange(n)
+            yield everything, everything
+            return
+        stack = [np.arange(n)]
+        while stack:
+            idx = stack.pop()
+            if len(idx) <= self.max_points:
+                lo, hi = xyz[idx].min(0) - self.chunk_margin, xyz[idx].max(0) + self.chunk_margin
+                inside = np.flatnonzero(np.all((xyz >= lo) & (xyz <= hi), axis=1))
+                yield np.sort(idx), inside
+                continue
+            pts = xyz[idx]
+            axis = int(np.argmax(pts.max(0) - pts.min(0)))
+            order = np.argsort(pts[:, axis], kind="stable")
+            half = len(idx) // 2
+            stack += [idx[order[:half]], idx[order[half:]]]
+
+    @torch.no_grad()
+    def _proba_tta(self, cloud) -> np.ndarray:
+        from pcseg.datasets.features import build_features
+        from pcseg.engine.trainer import mask_ignored
+
+        views = [(0.0, False)]
+        if self.tta > 1:
+            views = [(2 * np.pi * k / self.tta, flip) for k in range(self.tta) for flip in (False, True)]
+        total = None
+        for angle, flip in views:
+            c, s = np.cos(angle), np.sin(angle)
+            xyz = cloud.xyz @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32).T
+            if flip:
+                xyz = xyz * np.array([1, -1, 1], dtype=np.float32)
+            feats = build_features(xyz.astype(np.float32), cloud, self.features)
+            logits = self.model.forward_ragged(
+                torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32)).to(self.device),
+                torch.from_numpy(feats).to(self.device),
+                torch.tensor([len(xyz)], dtype=torch.int64, device=self.device),
+            )
+            proba = torch.softmax(mask_ignored(logits.float(), self.label_map.ignore_index), dim=1)
+            total = proba if total is None else total + proba
+        return (total / len(views)).cpu().numpy().astype(np.float32)
+
+    def __repr__(self) -> str:
+        return (f"Segmenter({type(self.model).__name__}, {self.num_classes} classes ({self.label_map.name}), "
+                f"features={self.features}, device={self.device})")
+
+
+def _where(cloud) -> str:
+    return f" ({cloud.source})" if getattr(cloud, "source", "") else ""

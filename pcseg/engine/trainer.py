@@ -1,0 +1,383 @@
+"""The training loop: epochs of ragged batches, evaluation, checkpoints, logs, DDP.
+
+Usage::
+
+    config = load_config("configs/synthetic_minkunet.yaml", ["train.epochs=2"])
+    Trainer(config).fit(resume=False)
+
+Reproducibility: the data order is a function of (seed, epoch), a sample's augmentation of
+(seed, epoch, index), DataLoaders use their own generators, and checkpoints keep every global RNG
+state, so ``fit(resume=True)`` from a mid-epoch ``last.pt`` continues bit-exactly on the CPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pcseg.engine import distributed as dist
+from pcseg.engine.builders import (build_dataset, build_label_map, build_model, build_optimizer,
+                                   build_scheduler)
+from pcseg.engine.checkpoint import (label_map_spec, load_checkpoint, rng_states, save_checkpoint,
+                                     set_rng_states)
+from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, weighted_ce_sum
+from pcseg.errors import CheckpointError, ConfigError
+
+
+class RaggedForward(torch.nn.Module):
+    """Routes ``forward`` to ``model.forward_ragged`` so DDP's hooks see every call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, xyz, feats, offsets):
+        return self.model.forward_ragged(xyz, feats, offsets)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device is cuda but no CUDA device is available")
+        return torch.device("cuda", dist.local_rank() % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+class Trainer:
+    """Train ``config``'s model on its dataset.
+
+    Args:
+        config: a validated config (:func:`pcseg.engine.config.load_config`).
+        model: optional pre-built model (else built from ``config['model']``).
+        train_set, val_set: optional datasets (else built from ``config['dataset']``).
+        log: callable for one-line messages (rank 0 only).
+    """
+
+    def __init__(self, config, *, model=None, train_set=None, val_set=None, label_map=None, log=print):
+        self.config = config
+        tcfg = config["train"]
+        self.tcfg = tcfg
+        if tcfg["threads"]:
+            torch.set_num_threads(int(tcfg["threads"]))
+        self.device = pick_device(tcfg["device"])
+        self.rank, self.world = dist.init_distributed(self.device.type)
+        self.log = log if self.rank == 0 else (lambda *a, **k: None)
+        seed_everything(tcfg["seed"])
+        self.label_map = label_map or build_label_map(config["dataset"])
+        self.train_set = train_set if train_set is not None else build_dataset(config, "train", self.label_map)
+        if val_set is None and config["dataset"]["val_split"] is not None:
+            val_set = build_dataset(config, "val", self.label_map)
+        self.val_set = val_set
+        in_channels = self.train_set.in_channels
+        self.model = model if model is not None else build_model(
+            config["model"], self.label_map.num_classes, in_channels, self.label_map.name)
+        if getattr(self.model, "num_classes", self.label_map.num_classes) != self.label_map.num_classes:
+            raise ConfigError(f"model has {self.model.num_classes} classes but label map "
+                              f"{self.label_map.name} has {self.label_map.num_classes}")
+        self.model.to(self.device)
+        wrapped = RaggedForward(self.model)
+        if self.world > 1:
+            if tcfg["sync_bn"]:
+                wrapped = torch.nn.SyncBatchNorm.convert_sync_batchnorm(wrapped)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrapped = torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=ids)
+        self.forward = wrapped
+
+        self.steps_per_epoch = self._rank_batches(self.train_set)
+        if self.steps_per_epoch < 1:
+            raise ConfigError(f"train.batch_size={tcfg['batch_size']} x {self.world} process(es) exceeds the "
+                              f"{len(self.train_set)} training scans: no full batch")
+        self.optimizer = build_optimizer(tcfg, self.model.parameters())
+        self.scheduler = build_scheduler(tcfg, self.optimizer, tcfg["epochs"] * self.steps_per_epoch)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        ignore = list(self.label_map.ignore_index)
+        self.ignore = ignore
+        if tcfg["class_weights"] == "frequency" and tcfg["ce_weight"] > 0:
+            self.class_weights = frequency_class_weights(self.train_set.label_histogram(), ignore).to(self.device)
+        else:
+            self.class_weights = None
+        self.out_dir = Path(tcfg["out_dir"])
+        self.epoch, self.step, self.step_in_epoch = 0, 0, 0
+        self.best_miou = -1.0
+        self.last_metrics: dict = {}
+        self._tb = None
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _rank_batches(self, dataset) -> int:
+        per_rank = math.ceil(len(dataset) / self.world)
+        return per_rank // self.tcfg["batch_size"]
+
+    def _amp_dtype(self):
+        amp = self.tcfg["amp"]
+        if amp == "auto":
+            amp = "bf16" if self.device.type == "cuda" else "off"
+        return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+
+    def _loader(self, dataset, batch_size, shuffle, epoch, start=0, training=True):
+        from pcseg.datasets import EpochSampler, collate_ragged, seed_worker
+
+        sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=self.tcfg["seed"], rank=self.rank,
+                               world_size=self.world, pad=training)
+        sampler.set_epoch(epoch, start)
+        workers = int(self.config["dataset"]["num_workers"])
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_ragged,
+                          drop_last=training, num_workers=workers, worker_init_fn=seed_worker,
+                          generator=torch.Generator().manual_seed(self.tcfg["seed"] + epoch),
+                          persistent_workers=False)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        return {
+            "config": self.config,
+            "label_map": label_map_spec(self.label_map),
+            "class_names": list(self.label_map.class_names),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_states(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "step_in_epoch": self.step_in_epoch,
+            "best_miou": self.best_miou,
+            "metrics": self.last_metrics,
+            "world_size": self.world,
+        }
+
+    def save(self, name: str) -> Path | None:
+        """Write ``<out_dir>/<name>.pt`` on rank 0 (atomic); other ranks wait."""
+        path = None
+        if self.rank == 0:
+            path = save_checkpoint(self.out_dir / f"{name}.pt", self.state())
+        dist.barrier()
+        return path
+
+    def load_state(self, path) -> None:
+        payload = load_checkpoint(path, map_location=self.device)
+        if payload["config"]["model"] != self.config["model"]:
+            raise CheckpointError(f"checkpoint {path}: its model section {payload['config']['model']} differs from "
+                                  f"the config's {self.config['model']}; cannot resume")
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint {path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.scheduler is not None and payload["scheduler"] is not None:
+            self.scheduler.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
+        set_rng_states(payload["rng"])
+        self.epoch, self.step = payload["epoch"], payload["step"]
+        self.step_in_epoch = payload["step_in_epoch"]
+        self.best_miou = payload["best_miou"]
+        self.last_metrics = payload.get("metrics") or {}
+
+    # ------------------------------------------------------------------ logging
+    def _csv(self, row: dict) -> None:
+        if self.rank != 0:
+            return
+        path = self.out_dir / "log.csv"
+        fields = ["epoch", "step", "train_loss", "lr", "scans_per_s", "val_miou", "val_accuracy", "time"]
+        new = not path.exists()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _scalar(self, tag, value, step) -> None:
+        if self.rank != 0 or not self.tcfg["tensorboard"]:
+            return
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self.tcfg = {**self.tcfg, "tensorboard": False}
+                self.log("tensorboard is not installed: logging to log.csv only")
+                return
+            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+        self._tb.add_scalar(tag, value, step)
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, batch) -> float:
+        """One optimizer step on a ragged batch; returns the (global-batch) loss value."""
+        xyz = batch["xyz"].to(self.device)
+        feats = batch["feats"].to(self.device)
+        offsets = batch["offsets"].to(self.device)
+        targets = masked_targets(batch["labels"].to(self.device), self.ignore, self.label_map.num_classes)
+        self.model.train()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            logits = self.forward(xyz, feats, offsets)
+        logits = logits.float()
+        ce, ce_norm = weighted_ce_sum(logits, targets, self.class_weights)
+        lov, lov_norm = lovasz_sum(logits, targets, offsets) if self.tcfg["lovasz_weight"] > 0 else (logits.sum() * 0, torch.ones(()))
+        # normalise by the global batch: DDP averages gradients over processes, so multiply by world
+        norms = dist.all_reduce_sum(torch.stack([ce_norm.float().to(self.device), lov_norm.float().to(self.device)]))
+        loss = (self.tcfg["ce_weight"] * ce / norms[0].clamp_min(1e-12)
+                + self.tcfg["lovasz_weight"] * lov / norms[1].clamp_min(1e-12)) * self.world
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.tcfg["grad_clip"]:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tcfg["grad_clip"])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        value = dist.all_reduce_sum(loss.detach().clone()) / self.world
+        return float(value)
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train for ``train.epochs`` epochs (or until ``train.max_steps``); returns last metrics."""
+        tcfg = self.tcfg
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            last = self.out_dir / "last.pt"
+            if not last.is_file():
+                raise CheckpointError(f"--resume: no checkpoint at {last} (train.out_dir)")
+            self.load_state(last)
+            self.log(f"resumed from {last}: epoch {self.epoch}, step {self.step}")
+        elif self.rank == 0 and (self.out_dir / "last.pt").exists():
+            raise CheckpointError(f"{self.out_dir / 'last.pt'} exists: pass --resume to continue it, or choose "
+                                  f"another train.out_dir (nothing was overwritten)")
+        if self.rank == 0:
+            from pcseg.engine.config import dump_config
+
+            _write_text_atomic(self.out_dir / "config.yaml", dump_config(self.config))
+        batch_size = tcfg["batch_size"]
+        max_steps = tcfg["max_steps"]
+        try:
+            while self.epoch < tcfg["epochs"]:
+                if max_steps is not None and self.step >= max_steps:
+                    break
+                stopped = self._train_epoch(batch_size, max_steps)
+                if stopped:
+                    self.save("last")
+                    self.log(f"stopped at step {self.step} (train.max_steps); wrote {self.out_dir / 'last.pt'}")
+                    break
+        finally:
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
+        return self.last_metrics
+
+    def _train_epoch(self, batch_size, max_steps) -> bool:
+        """Run the rest of the current epoch. Returns True when stopped mid-epoch by max_steps."""
+        from tqdm import tqdm
+
+        epoch = self.epoch
+        loader = self._loader(self.train_set, batch_size, True, epoch, start=self.step_in_epoch * batch_size)
+        bar = tqdm(loader, total=len(loader), desc=f"epoch {epoch + 1}/{self.tcfg['epochs']}",
+                   disable=self.rank != 0 or not self.tcfg["progress"], leave=False, dynamic_ncols=True)
+        losses, started, scans = [], time.perf_counter(), 0
+        for batch in bar:
+            loss = self.train_step(batch)
+            self.step += 1
+            self.step_in_epoch += 1
+            losses.append(loss)
+            scans += len(batch["offsets"]) * self.world
+            rate = scans / max(time.perf_counter() - started, 1e-9)
+            lr = self.optimizer.param_groups[0]["lr"]
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", scans_s=f"{rate:.2f}")
+            self._scalar("train/loss", loss, self.step)
+            self._scalar("train/lr", lr, self.step)
+            every = self.tcfg["checkpoint_every_steps"]
+            if every and self.step % every == 0 and self.step_in_epoch < self.steps_per_epoch:
+                self.save("last")
+            if max_steps is not None and self.step >= max_steps and self.step_in_epoch < self.steps_per_epoch:
+                bar.close()
+                return True
+        bar.close()
+        elapsed = time.perf_counter() - started
+        row = {"epoch": epoch + 1, "step": self.step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+               "lr": self.optimizer.param_groups[0]["lr"], "scans_per_s": scans / max(elapsed, 1e-9),
+               "time": round(elapsed, 2)}
+        self.epoch += 1
+        self.step_in_epoch = 0
+        is_best = False
+        if self.val_set is not None and (self.epoch % self.tcfg["eval_every"] == 0 or self.epoch == self.tcfg["epochs"]):
+            cm = self.evaluate()
+            miou = float(cm.miou())
+            self.last_metrics = {"epoch": self.epoch, "step": self.step, "miou": miou,
+                                 "accuracy": float(cm.accuracy()), "iou": [float(v) for v in cm.iou()]}
+            row.update(val_miou=miou, val_accuracy=float(cm.accuracy()))
+            self._scalar("val/miou", miou, self.step)
+            is_best = miou > self.best_miou
+            if is_best:
+                self.best_miou = miou
+        self.log(f"epoch {self.epoch}: loss {row['train_loss']:.4f}, {row['scans_per_s']:.2f} scans/s"
+                 + (f", val mIoU {row['val_miou'] * 100:.1f}%" if "val_miou" in row else ""))
+        self._csv(row)
+        self.save("last")
+        if is_best:
+            self.save("best")
+        return False
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, dataset=None):
+        """Confusion matrix of the model on ``dataset`` (default: the validation split),
+        summed over processes."""
+        return evaluate_model(self.model, dataset if dataset is not None else self.val_set, self.label_map,
+                              self.device, self.tcfg["val_batch_size"], rank=self.rank, world=self.world,
+                              amp_dtype=self.amp_dtype, progress=self.tcfg["progress"] and self.rank == 0)
+
+
+@torch.no_grad()
+def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, world=1, amp_dtype=None, progress=False):
+    """Run ``model`` over ``dataset`` (no augmentation) and return a
+    :class:`pcseg.metrics.ConfusionMatrix` all-reduced over processes."""
+    from tqdm import tqdm
+
+    from pcseg.datasets import EpochSampler, collate_ragged
+    from pcseg.metrics import ConfusionMatrix
+
+    sampler = EpochSampler(len(dataset), shuffle=False, rank=rank, world_size=world, pad=False)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_ragged)
+    cm = ConfusionMatrix(label_map.num_classes, ignore_index=label_map.ignore_index,
+                         class_names=label_map.class_names)
+    was_training = model.training
+    model.eval()
+    for batch in tqdm(loader, desc="eval", disable=not progress, leave=False, dynamic_ncols=True):
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model.forward_ragged(batch["xyz"].to(device), batch["feats"].to(device),
+                                          batch["offsets"].to(device))
+        pred = mask_ignored(logits.float(), label_map.ignore_index).argmax(1).cpu()
+        labels = batch["labels"]
+        keep = labels >= 0
+        cm.update(pred[keep], labels[keep])
+    model.train(was_training)
+    if world > 1:
+        cm.all_reduce()
+    return cm
+
+
+def mask_ignored(logits: torch.Tensor, ignore_index) -> torch.Tensor:
+    """Logits (N, C) with ignored classes set to -inf: they are never predicted."""
+    if len(ignore_index) and len(ignore_index) < logits.shape[1]:
+        logits = logits.clone()
+        logits[:, list(ignore_index)] = float("-inf")
+    return logits
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
