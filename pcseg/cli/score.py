@@ -1,0 +1,44 @@
+"""``pcseg score PRED GT``: mIoU and friends of predicted label files against ground truth."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("pred", help="predicted labels: a .label/.npy file, or a folder "
+                        "(SemanticKITTI layout sequences/SS/predictions or labels, or plain label files)")
+    parser.add_argument("gt", help="ground truth: a file, or a folder (sequences/SS/labels or plain label files)")
+    parser.add_argument("--label-map", default="semantickitti",
+                        help="built-in label map name or a label-map YAML (default: semantickitti)")
+    parser.add_argument("--out", default="pcseg-score",
+                        help="folder for metrics.json, confusion_matrix.png, class_iou.png (default: ./pcseg-score)")
+    parser.add_argument("--pred-ids", choices=("raw", "train"), default="raw",
+                        help="predictions hold raw ids (as SemanticKITTI stores them; default) or train ids")
+    parser.add_argument("--gt-ids", choices=("raw", "train"), default="raw",
+                        help="ground truth holds raw ids (default) or train ids")
+    parser.add_argument("--sequences", nargs="+", default=None, metavar="SS",
+                        help="only score these sequences (folder layout)")
+    parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
+
+
+def run(args) -> int:
+    from pcseg.io import LabelMap
+    from pcseg.metrics.scoring import score_files, write_report
+
+    label_map = LabelMap.load(args.label_map)
+    result = score_files(args.pred, args.gt, label_map, pred_ids=args.pred_ids, gt_ids=args.gt_ids,
+                         sequences=args.sequences)
+    cm = result.matrix
+    if cm.matrix.sum() == 0:
+        from pcseg.errors import PcsegValueError
+
+        raise PcsegValueError(f"{args.gt}: every ground-truth point is ignored ({label_map.ignore_index}): nothing to score")
+    print(f"scored {len(result.per_scan)} scan(s), label map {label_map.name}")
+    print(cm.table())
+    extra = {"prediction": str(args.pred), "ground_truth": str(args.gt), "label_map": label_map.name,
+             "pred_ids": args.pred_ids, "gt_ids": args.gt_ids}
+    written = write_report(result, args.out, extra=extra, plots=not args.no_plots, colors=label_map.colors)
+    for path in written.values():
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
