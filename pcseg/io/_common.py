@@ -71,9 +71,10 @@ def split_offset(xyz64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Clouds already near the origin (|coord| < 1 km) keep a zero offset.
     """
     xyz64 = np.asarray(xyz64, dtype=np.float64)
-    if len(xyz64) == 0 or np.abs(xyz64).max() < 1000.0:
+    finite = xyz64[np.isfinite(xyz64).all(axis=1)]  # NaN/Inf rows are reported later, not used here
+    if len(finite) == 0 or np.abs(finite).max() < 1000.0:
         return xyz64.astype(np.float32), np.zeros(3, dtype=np.float64)
-    offset = np.floor(xyz64.min(axis=0))
+    offset = np.floor(finite.min(axis=0))
     return (xyz64 - offset).astype(np.float32), offset
 
 

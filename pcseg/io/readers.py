@@ -12,6 +12,7 @@ Without ``record_fields`` the column count picks a default layout (``DEFAULT_LAY
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 
@@ -306,8 +307,10 @@ def read_txt(path, record_fields=None, dims=None) -> PointCloud:
     """Whitespace (or comma) separated columns, one point per line, as S3DIS ships its rooms
     (x y z r g b with colours 0..255). Lines starting with ``#`` or ``//`` are skipped."""
     try:
-        data = np.loadtxt(path, dtype=np.float64, comments=("#", "//"), ndmin=2,
-                          delimiter=_delimiter_of(path))
+        with warnings.catch_warnings():  # an empty file is reported below, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(path, dtype=np.float64, comments=("#", "//"), ndmin=2,
+                              delimiter=_delimiter_of(path))
     except ValueError as exc:
         raise PointCloudFormatError(f"{path}: not a table of numbers ({exc})") from None
     if data.size == 0:
