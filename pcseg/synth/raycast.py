@@ -95,18 +95,26 @@ def _to_local(origin, dirs, center, yaw):
 
 def intersect_box(origin, dirs, center, half, yaw):
     """Ray/oriented-box hits. Returns (t (M,) with inf for a miss, |cos incidence| (M,))."""
-    o, d = _to_local(origin, dirs, center, yaw)
+    # slab test written per axis on 1-D arrays: reductions over a length-3 axis are slow in numpy
+    c, s = np.cos(yaw), np.sin(yaw)
+    rel = origin - center
+    o = (c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], rel[2])
+    dx, dy, dz = dirs[:, 0], dirs[:, 1], dirs[:, 2]
+    d = (c * dx + s * dy, -s * dx + c * dy, dz)
+    near, far = [], []
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / np.where(np.abs(d) < _EPS, _EPS, d)
-        t1 = (-half - o) * inv
-        t2 = (half - o) * inv
-    near = np.minimum(t1, t2)
-    far = np.maximum(t1, t2).min(axis=1)
-    axis = near.argmax(axis=1)
-    tmin = np.take_along_axis(near, axis[:, None], 1)[:, 0]
-    hit = (far >= tmin) & (tmin > 1e-3)
+        for k in range(3):
+            dk = np.where(np.abs(d[k]) < _EPS, _EPS, d[k])
+            t1 = (-half[k] - o[k]) / dk
+            t2 = (half[k] - o[k]) / dk
+            near.append(np.minimum(t1, t2))
+            far.append(np.maximum(t1, t2))
+    tmin = np.maximum(np.maximum(near[0], near[1]), near[2])
+    tmax = np.minimum(np.minimum(far[0], far[1]), far[2])
+    hit = (tmax >= tmin) & (tmin > 1e-3)
     t = np.where(hit, tmin, np.inf)
-    cos = np.abs(np.take_along_axis(d, axis[:, None], 1)[:, 0])
+    # the face hit is the slab whose entry distance is the largest
+    cos = np.where(tmin == near[0], np.abs(d[0]), np.where(tmin == near[1], np.abs(d[1]), np.abs(d[2])))
     return t, cos
 
 
