@@ -222,7 +222,8 @@ def read_npz(path, names=None, record_fields=None) -> PointCloud:
     except (ValueError, OSError) as exc:
         raise PointCloudFormatError(f"{path}: not a readable .npz archive ({exc})") from None
     with archive:
-        return _cloud_from_named(dict(archive.items()), names, record_fields, str(path))
+        # NpzFile loads an array only when indexed, so unused arrays are never read
+        return _cloud_from_named(archive, names, record_fields, str(path))
 
 
 def _cloud_from_named(arrays: dict, names, record_fields, where) -> PointCloud:
@@ -292,14 +293,12 @@ def read_h5(path, names=None, record_fields=None) -> PointCloud:
     except OSError as exc:
         raise PointCloudFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
     with handle:
-        arrays = {}
-        for key, value in handle.items():
-            if isinstance(value, h5py.Dataset):
-                arrays[key] = value[()]
+        # h5py datasets are read only when picked (np.asarray), so unused ones cost nothing
+        arrays = {key: value for key, value in handle.items() if isinstance(value, h5py.Dataset)}
         for wanted in (names or {}).values():
             if wanted not in arrays and wanted in handle and isinstance(handle[wanted], h5py.Dataset):
-                arrays[wanted] = handle[wanted][()]
-    return _cloud_from_named(arrays, names, record_fields, str(path))
+                arrays[wanted] = handle[wanted]
+        return _cloud_from_named(arrays, names, record_fields, str(path))
 
 
 # --------------------------------------------------------------------------- .txt / .xyz
