@@ -16,14 +16,18 @@ ROAD, CAR, BUILDING, VEGETATION, UNLABELED = 40, 10, 50, 70, 0
 class PointMLP(nn.Module):
     """Per-point MLP with a per-cloud max-pooled context vector (a one-level PointNet)."""
 
-    def __init__(self, num_classes: int, in_channels: int, hidden: int = 32):
+    def __init__(self, num_classes: int, in_channels: int, hidden: int = 32, context: bool = True):
         super().__init__()
+        self.context = context
         self.num_classes, self.in_channels = num_classes, in_channels
         self.local = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
     def forward_ragged(self, xyz, feats, offsets):
-        h = self.local(feats)
+        # metres -> tens of metres so coordinates do not swamp intensity in [0, 1]
+        h = self.local(torch.cat([feats[:, :3] / 10.0, feats[:, 3:]], dim=1))
+        if not self.context:  # purely per-point: each point's logits depend on that point only
+            return self.head(torch.cat([h, torch.zeros_like(h)], dim=1))
         starts = torch.cat([offsets.new_zeros(1), offsets[:-1]])
         context = torch.cat([h[s:e].max(0, keepdim=True).values.expand(e - s, -1)
                              for s, e in zip(starts.tolist(), offsets.tolist())])

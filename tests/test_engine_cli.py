@@ -1,0 +1,70 @@
+"""The train / eval / segment verbs end to end through ``pcseg.cli.main``."""
+
+import json
+
+import numpy as np
+import yaml
+
+from pcseg.cli import main
+from pcseg.engine.segmenter import Segmenter
+from pcseg.io import read_labels, read_points
+from test_engine_support import write_toy_kitti
+
+
+def _config_file(tmp_path, root, out):
+    config = {
+        "dataset": {"name": "semantickitti", "root": str(root), "train_split": [0], "val_split": [8],
+                    "features": ["xyz", "intensity"]},
+        "model": {"name": "test_engine_support:PointMLP", "hidden": 16},
+        "train": {"epochs": 1, "batch_size": 1, "out_dir": str(out), "progress": False},
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_train_eval_segment(tmp_path, capsys):
+    root = write_toy_kitti(tmp_path / "data", sequences=("00", "08"), scans=2, n=300)
+    config = _config_file(tmp_path, root, tmp_path / "run")
+    assert main(["train", str(config), "--set", "train.lr=0.005", "--set", "train.tensorboard=true"]) == 0
+    ckpt = tmp_path / "run" / "last.pt"
+    assert ckpt.is_file() and any((tmp_path / "run" / "tensorboard").iterdir())
+    assert main(["train", str(config), "--resume", "--set", "train.epochs=2"]) == 0
+
+    assert main(["eval", str(config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert "mIoU" in out and "road" in out
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["scans"] == 2 and report["split"] == "val"
+
+    scans = root / "sequences" / "08" / "velodyne"
+    seg = Segmenter.from_checkpoint(ckpt)
+    expected = seg(read_points(scans / "000000.bin"))
+    for fmt in ("label", "npy", "ply"):
+        assert main(["segment", "--checkpoint", str(ckpt), str(scans), "--out", str(tmp_path / fmt),
+                     "--format", fmt]) == 0
+    raw = read_labels(tmp_path / "label" / "000000.label")
+    np.testing.assert_array_equal(raw, seg.label_map.to_raw(expected))  # raw ids in .label
+    np.testing.assert_array_equal(np.load(tmp_path / "npy" / "000000.npy"), expected)  # train ids in .npy
+    ply = (tmp_path / "ply" / "000001.ply").read_bytes()
+    assert b"element vertex 300" in ply and b"property uchar red" in ply
+    assert len(ply) - ply.index(b"end_header\n") - len(b"end_header\n") == 300 * (12 + 3 + 4)
+
+
+def test_cli_errors_are_clear_and_keep_outputs(tmp_path, capsys):
+    root = write_toy_kitti(tmp_path / "data", sequences=("00", "08"), scans=1, n=200)
+    config = _config_file(tmp_path, root, tmp_path / "run")
+    assert main(["train", str(config), "--set", "train.epoch=3"]) == 2
+    assert "unknown key train.epoch" in capsys.readouterr().err
+    assert main(["train", str(config), "--set", "dataset.root=/nonexistent/kitti"]) == 2
+    assert "/nonexistent/kitti" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.label").write_bytes(b"1234")
+    assert main(["segment", "--checkpoint", str(bad), str(root / "sequences" / "00" / "velodyne"),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+    assert (tmp_path / "out" / "keep.label").read_bytes() == b"1234"
+    assert main(["segment", "--checkpoint", str(bad), str(tmp_path / "missing.bin"), "--out", str(tmp_path)]) == 2
+    assert "missing.bin" in capsys.readouterr().err
