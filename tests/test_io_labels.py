@@ -205,3 +205,16 @@ def test_bad_label_files(tmp_path):
     (tmp_path / "x.csv").write_text("1\n")
     with pytest.raises(PointCloudFormatError, match="unknown label file suffix"):
         read_labels(tmp_path / "x.csv")
+
+
+def test_to_dict_rebuilds_an_equal_map(shared_data):
+    for name in ("semantickitti", "s3dis", "scannet", "asprs"):
+        lm = LabelMap.builtin(name)
+        again = LabelMap(lm.to_dict())
+        assert again == lm
+        np.testing.assert_array_equal(again.colors, lm.colors)
+        assert again.class_names == lm.class_names and again.ignore_index == lm.ignore_index
+    # the official file and our copy are the same map
+    official = LabelMap.from_yaml(shared_data / "semantickitti" / "semantic-kitti.yaml")
+    assert official == LabelMap.builtin("semantickitti")
+    assert LabelMap.builtin("s3dis") != LabelMap.builtin("scannet")

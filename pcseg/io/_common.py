@@ -63,19 +63,27 @@ def check_points(cloud, drop_invalid: bool = False):
     return cloud
 
 
-def split_offset(xyz64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split float64 world coordinates into float32 local ones and a float64 offset.
+def split_offset(xyz) -> tuple[np.ndarray, np.ndarray]:
+    """Split world coordinates (N, 3), any float dtype, into float32 local ones and a float64 offset.
 
     The offset is the bounding-box minimum rounded down to whole metres, so local coordinates
     stay small (float32 keeps sub-millimetre steps within a few km) and the offset is exact.
-    Clouds already near the origin (|coord| < 1 km) keep a zero offset.
+    Clouds already near the origin (|coord| < 1 km) keep a zero offset. NaN/Inf rows are ignored
+    here (the readers report them afterwards).
     """
-    xyz64 = np.asarray(xyz64, dtype=np.float64)
-    finite = xyz64[np.isfinite(xyz64).all(axis=1)]  # NaN/Inf rows are reported later, not used here
-    if len(finite) == 0 or np.abs(finite).max() < 1000.0:
-        return xyz64.astype(np.float32), np.zeros(3, dtype=np.float64)
-    offset = np.floor(finite.min(axis=0))
-    return (xyz64 - offset).astype(np.float32), offset
+    xyz = np.asarray(xyz)
+    if len(xyz) == 0:
+        return xyz.astype(np.float32), np.zeros(3, dtype=np.float64)
+    lo, hi = np.fmin.reduce(xyz, axis=0), np.fmax.reduce(xyz, axis=0)  # fmin/fmax skip NaN
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        finite = xyz[np.isfinite(xyz).all(axis=1)]
+        if len(finite) == 0:
+            return xyz.astype(np.float32), np.zeros(3, dtype=np.float64)
+        lo, hi = finite.min(axis=0), finite.max(axis=0)
+    if max(np.abs(lo).max(), np.abs(hi).max()) < 1000.0:
+        return xyz.astype(np.float32, copy=False), np.zeros(3, dtype=np.float64)
+    offset = np.floor(lo.astype(np.float64))
+    return (xyz.astype(np.float64) - offset).astype(np.float32), offset
 
 
 def scale_colors(values: np.ndarray, where: str) -> np.ndarray:

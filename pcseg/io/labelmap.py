@@ -47,7 +47,10 @@ class LabelMap:
     """
 
     def __init__(self, spec: dict, source: str = "<dict>"):
+        """Build from a parsed YAML mapping (see the module docstring); ``source`` names it in errors."""
         self.source = str(source)
+        if not isinstance(spec, dict):
+            raise ConfigError(f"label map {self.source}: expected a mapping, got {type(spec).__name__}")
         missing = [key for key in _REQUIRED_KEYS if key not in spec]
         if missing:
             raise ConfigError(f"label map {self.source}: missing key(s) {missing}")
@@ -87,6 +90,7 @@ class LabelMap:
         ).reshape(self.num_classes, 3)
         self.ignore_index = [t for t in range(self.num_classes) if ignore.get(t, False)]
         self.split = spec.get("split")
+        self._ignore = ignore
 
         # dense lookup tables; -1 marks raw ids without a train id
         size = max(self.learning_map) + 1
@@ -172,6 +176,35 @@ class LabelMap:
                 f"got range {train.min()}..{train.max()}"
             )
         return self._train_to_raw[train]
+
+    def to_dict(self) -> dict:
+        """The map as plain data in the YAML schema (e.g. to store in a checkpoint);
+        ``LabelMap(d)`` rebuilds an equal map."""
+        bgr = {raw: [rgb[2], rgb[1], rgb[0]] for raw, rgb in self.raw_colors.items()}
+        out = {
+            "name": self.name,
+            "labels": dict(self.raw_names),
+            "color_map": bgr,
+            "learning_map": dict(self.learning_map),
+            "learning_map_inv": dict(self.learning_map_inv),
+            "learning_ignore": dict(self._ignore),
+        }
+        if self.unknown_train_id is not None:
+            out["learning_map_default"] = self.unknown_train_id
+        if self.split is not None:
+            out["split"] = self.split
+        return out
+
+    def __eq__(self, other) -> bool:
+        """Equal when raw->train mapping, names, colours and ignored ids all agree."""
+        if not isinstance(other, LabelMap):
+            return NotImplemented
+        mine, theirs = self.to_dict(), other.to_dict()
+        mine.pop("name"), theirs.pop("name")
+        mine.pop("split", None), theirs.pop("split", None)
+        return mine == theirs
+
+    __hash__ = None  # mutable-looking value object: compare, do not hash
 
     def raw_name(self, raw_id: int) -> str:
         """Name of a raw id, or ``'raw <id> (not in map)'``."""

@@ -38,7 +38,7 @@ def read_open3d(path) -> PointCloud:
     attributes = {key.lower(): cloud.point[key].numpy() for key in cloud.point}
     if "positions" not in attributes or len(attributes["positions"]) == 0:
         raise PointCloudFormatError(f"{where}: no points could be read (empty or not a valid {path.suffix} file)")
-    xyz, offset = split_offset(attributes.pop("positions").astype(np.float64))
+    xyz, offset = split_offset(attributes.pop("positions"))
     n = len(xyz)
     kwargs: dict = {"xyz": xyz, "offset": offset, "source": where}
     if "colors" in attributes:
@@ -113,7 +113,7 @@ def read_ply_numpy(path) -> PointCloud:
     lower = {name.lower(): values for name, values in columns.items()}
     if not {"x", "y", "z"} <= set(lower):
         raise PointCloudFormatError(f"{where}: vertex element lacks x, y, z")
-    xyz, offset = split_offset(np.stack([lower["x"], lower["y"], lower["z"]], axis=1).astype(np.float64))
+    xyz, offset = split_offset(np.stack([lower["x"], lower["y"], lower["z"]], axis=1))
     kwargs: dict = {"xyz": xyz, "offset": offset, "source": where}
     for names, field in ((("red", "green", "blue"), "rgb"), (("nx", "ny", "nz"), "normals")):
         if set(names) <= set(lower):

@@ -98,8 +98,7 @@ def cloud_from_columns(columns: np.ndarray, fields, where: str) -> PointCloud:
     for axis in ("x", "y", "z"):
         if axis not in fields:
             raise PcsegValueError(f"{where}: record_fields {fields} lack {axis!r}")
-    xyz64 = columns[:, [fields.index(a) for a in ("x", "y", "z")]].astype(np.float64)
-    xyz, offset = split_offset(xyz64)
+    xyz, offset = split_offset(columns[:, [fields.index(a) for a in ("x", "y", "z")]])
     kwargs: dict = {"xyz": xyz, "offset": offset, "source": where}
     if "intensity" in fields:
         kwargs["intensity"] = columns[:, fields.index("intensity")]
