@@ -218,3 +218,11 @@ def test_to_dict_rebuilds_an_equal_map(shared_data):
     official = LabelMap.from_yaml(shared_data / "semantickitti" / "semantic-kitti.yaml")
     assert official == LabelMap.builtin("semantickitti")
     assert LabelMap.builtin("s3dis") != LabelMap.builtin("scannet")
+
+
+def test_equality_ignores_spelling_of_learning_ignore():
+    spec = LabelMap.builtin("asprs").to_dict()
+    spec["learning_ignore"] = {0: True}  # the other ids default to not ignored
+    assert LabelMap(spec) == LabelMap.builtin("asprs")
+    spec["learning_ignore"] = {0: True, 5: True}
+    assert LabelMap(spec) != LabelMap.builtin("asprs")

@@ -90,7 +90,6 @@ class LabelMap:
         ).reshape(self.num_classes, 3)
         self.ignore_index = [t for t in range(self.num_classes) if ignore.get(t, False)]
         self.split = spec.get("split")
-        self._ignore = ignore
 
         # dense lookup tables; -1 marks raw ids without a train id
         size = max(self.learning_map) + 1
@@ -187,7 +186,7 @@ class LabelMap:
             "color_map": bgr,
             "learning_map": dict(self.learning_map),
             "learning_map_inv": dict(self.learning_map_inv),
-            "learning_ignore": dict(self._ignore),
+            "learning_ignore": {t: t in self.ignore_index for t in range(self.num_classes)},
         }
         if self.unknown_train_id is not None:
             out["learning_map_default"] = self.unknown_train_id
