@@ -295,3 +295,15 @@ def test_gpu_parity(device):
     gpu = ConfusionMatrix(20, 0).update(pred.cuda(), target.cuda())
     np.testing.assert_array_equal(cpu.matrix, gpu.matrix)
     assert gpu.miou() == pytest.approx(cpu.miou())
+
+
+def test_numpy_only_use_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from pcseg.metrics import ConfusionMatrix\n"
+            "cm = ConfusionMatrix(3, 0).update(np.array([1, 2]), np.array([1, 1]))\n"
+            "cm.table(); cm.to_dict()\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

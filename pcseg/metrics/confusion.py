@@ -88,30 +88,47 @@ class ConfusionMatrix:
         Raises :class:`PcsegValueError` for float or bool labels, a shape mismatch, empty
         input, or any id outside ``[0, num_classes)`` (naming the value and how many).
         """
+        C = self.num_classes
+        if not (_is_tensor(pred) or _is_tensor(target)):
+            # numpy in, numpy counting: a numpy-only caller (pcseg score, viz) never imports torch
+            pred_a, pred_u32 = self._as_array(pred, "pred")
+            target_a, target_u32 = self._as_array(target, "target")
+            self._check_shapes(pred_a.shape, target_a.shape)
+            pred_a, target_a = pred_a.reshape(-1), target_a.reshape(-1)
+            self._check_range(pred_a, "pred", pred_u32)
+            self._check_range(target_a, "target", target_u32)
+            n = pred_a.size
+            ws = self._workspace
+            if not isinstance(ws, np.ndarray) or ws.size < n:
+                self._workspace = ws = np.empty(n, dtype=np.int64)
+            keys = ws[:n]
+            # int64 arithmetic whatever the inputs' dtype, so uint8 ids cannot overflow the key
+            np.multiply(target_a, C, out=keys, dtype=np.int64)
+            np.add(keys, pred_a, out=keys, dtype=np.int64)
+            counts = np.bincount(keys, minlength=C * C)
+            if self.ignore_index:
+                counts.reshape(C, C)[list(self.ignore_index)] = 0
+            self._accumulate(counts)
+            return self
+
         import torch
 
         pred_t, pred_u32 = self._as_tensor(pred, "pred")
         target_t, target_u32 = self._as_tensor(target, "target")
         if pred_t.device != target_t.device:
             raise PcsegValueError(f"pred is on {pred_t.device} but target is on {target_t.device}")
-        if pred_t.shape != target_t.shape:
-            raise PcsegValueError(
-                f"pred and target must have the same shape, got {tuple(pred_t.shape)} and {tuple(target_t.shape)}"
-            )
-        if pred_t.numel() == 0:
-            raise PcsegValueError("pred and target are empty: nothing to score")
+        self._check_shapes(tuple(pred_t.shape), tuple(target_t.shape))
         pred_t = pred_t.reshape(-1)
         target_t = target_t.reshape(-1)
         self._check_range(pred_t, "pred", pred_u32)
         self._check_range(target_t, "target", target_u32)
 
-        C = self.num_classes
         n = pred_t.numel()
         if pred_t.device.type == "cpu":
             # key = target * C + pred, written into a reused buffer of the inputs' common dtype
             key_dtype = torch.promote_types(pred_t.dtype, target_t.dtype)
             ws = self._workspace
-            if ws is None or ws.numel() < n or ws.dtype != key_dtype:
+            if not _is_tensor(ws) or ws.numel() < n or ws.dtype != key_dtype:
                 self._workspace = torch.empty(n, dtype=key_dtype)
             keys = self._workspace[:n]
             torch.add(pred_t, target_t, alpha=C, out=keys)
@@ -124,6 +141,30 @@ class ConfusionMatrix:
             rows[list(self.ignore_index)] = 0
         self._accumulate(counts)
         return self
+
+    @staticmethod
+    def _check_shapes(pred_shape, target_shape) -> None:
+        if pred_shape != target_shape:
+            raise PcsegValueError(f"pred and target must have the same shape, got {pred_shape} and {target_shape}")
+        if int(np.prod(pred_shape)) == 0:
+            raise PcsegValueError("pred and target are empty: nothing to score")
+
+    @staticmethod
+    def _as_array(x, name: str):
+        """(numpy array, was_uint32) of integer ids, sharing memory where it can."""
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "iu":
+            raise PcsegValueError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
+        was_uint32 = arr.dtype == np.uint32
+        if was_uint32:
+            arr = np.ascontiguousarray(arr).view(np.int32)
+        elif arr.dtype == np.uint64:
+            if arr.size and arr.max() > np.iinfo(np.int64).max:
+                raise PcsegValueError(f"{name} has ids beyond int64, e.g. {arr.max()}")
+            arr = arr.astype(np.int64)
+        while arr.ndim > 1 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        return arr, was_uint32
 
     def _as_tensor(self, x, name: str):
         """(1-D-able tensor, was_uint32): integer ids as a torch tensor sharing memory where it
@@ -157,9 +198,12 @@ class ConfusionMatrix:
         return t, was_uint32
 
     def _check_range(self, ids, name: str, was_uint32: bool = False) -> None:
-        import torch
+        if isinstance(ids, np.ndarray):
+            lo, hi = int(ids.min()), int(ids.max())
+        else:
+            import torch
 
-        lo, hi = (int(v) for v in torch.stack(torch.aminmax(ids)).tolist())
+            lo, hi = (int(v) for v in torch.stack(torch.aminmax(ids)).tolist())
         if lo >= 0 and hi < self.num_classes:
             return
         bad = (ids < 0) | (ids >= self.num_classes)
@@ -172,9 +216,14 @@ class ConfusionMatrix:
         )
 
     def _accumulate(self, counts) -> None:
+        if isinstance(counts, np.ndarray) and not _is_tensor(self._counts):
+            self._counts += counts
+            return
         import torch
 
-        if _is_tensor(self._counts):
+        if _is_tensor(self._counts) and isinstance(counts, np.ndarray):
+            self._counts += torch.from_numpy(counts).to(self._counts.device)
+        elif _is_tensor(self._counts):
             if self._counts.device != counts.device:
                 self._counts = self._counts.to(counts.device)
             self._counts += counts
