@@ -1,0 +1,206 @@
+// CPU helpers shared by voxelization, ball query and kNN: integer cell coordinates of points,
+// packed into one int64 key per point ((batch, x, y, z) in lexicographic order), a stable radix
+// sort of the keys, and the run-length "cells" view of the sorted points.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace pcseg {
+
+// Batch index of every point from ragged offsets (cumulative counts, offsets[B-1] == n).
+inline std::vector<int64_t> batch_of_points(const int64_t* offsets, int64_t num_batches, int64_t n) {
+  std::vector<int64_t> batch(n);
+  int64_t start = 0;
+  for (int64_t b = 0; b < num_batches; ++b) {
+    for (int64_t i = start; i < offsets[b]; ++i) batch[i] = b;
+    start = offsets[b];
+  }
+  return batch;
+}
+
+// How (batch, cx, cy, cz) integer cells pack into one non-negative int64 key.
+struct KeyLayout {
+  int64_t min[3] = {0, 0, 0};
+  int64_t extent[3] = {1, 1, 1};  // max - min + 1 per axis
+  int64_t num_batches = 1;
+
+  int64_t pack(int64_t b, int64_t x, int64_t y, int64_t z) const {
+    return ((b * extent[0] + (x - min[0])) * extent[1] + (y - min[1])) * extent[2] + (z - min[2]);
+  }
+  void unpack(int64_t key, int64_t* b, int64_t* x, int64_t* y, int64_t* z) const {
+    *z = key % extent[2] + min[2];
+    key /= extent[2];
+    *y = key % extent[1] + min[1];
+    key /= extent[1];
+    *x = key % extent[0] + min[0];
+    *b = key / extent[0];
+  }
+  bool inside(int64_t x, int64_t y, int64_t z) const {
+    return x >= min[0] && x < min[0] + extent[0] && y >= min[1] && y < min[1] + extent[1] &&
+           z >= min[2] && z < min[2] + extent[2];
+  }
+  int64_t num_keys() const { return num_batches * extent[0] * extent[1] * extent[2]; }
+};
+
+// Integer cell of one coordinate: floor((p - origin) / size) in the points' own precision, the
+// same rounding as the PyTorch reference. Truncation plus a correction is floor without a libm call.
+template <typename scalar_t>
+inline int64_t cell_of(scalar_t p, scalar_t origin, scalar_t size) {
+  const scalar_t q = (p - origin) / size;
+  const int64_t t = static_cast<int64_t>(q);
+  return t - static_cast<int64_t>(q < static_cast<scalar_t>(t));
+}
+
+// Key layout covering every point: the smallest and largest cell per axis come from the smallest
+// and largest coordinate, because floor((p - origin) / size) is monotonic in p.
+template <typename scalar_t>
+KeyLayout layout_of(const scalar_t* points, int64_t n, int64_t num_batches, const double* cell_size,
+                    const double* origin) {
+  KeyLayout layout;
+  layout.num_batches = std::max<int64_t>(num_batches, 1);
+  if (n == 0) return layout;
+  scalar_t lo[3] = {points[0], points[1], points[2]};
+  scalar_t hi[3] = {points[0], points[1], points[2]};
+  for (int64_t i = 1; i < n; ++i) {
+    for (int d = 0; d < 3; ++d) {
+      const scalar_t v = points[i * 3 + d];
+      lo[d] = v < lo[d] ? v : lo[d];
+      hi[d] = v > hi[d] ? v : hi[d];
+    }
+  }
+  double total = static_cast<double>(layout.num_batches);
+  for (int d = 0; d < 3; ++d) {
+    const scalar_t size = static_cast<scalar_t>(cell_size[d]), org = static_cast<scalar_t>(origin[d]);
+    layout.min[d] = cell_of(lo[d], org, size);
+    layout.extent[d] = cell_of(hi[d], org, size) - layout.min[d] + 1;
+    total *= static_cast<double>(layout.extent[d]);
+  }
+  TORCH_CHECK(total < 4.0e18, "pcseg: the grid is too large to index (cell size too small for the extent of the points)");
+  return layout;
+}
+
+// Points sorted by cell: the unique cell keys (ascending), where each cell's run starts in
+// `order`, and `order` itself (point indices, ascending within a cell).
+struct SortedCells {
+  KeyLayout layout;
+  std::vector<int64_t> cell_keys;   // (V,)
+  std::vector<int64_t> cell_start;  // (V+1,)
+  std::vector<int32_t> order;       // (n,)
+
+  // [begin, end) range in `order` of the cells with keys in [key_lo, key_hi].
+  void key_range(int64_t key_lo, int64_t key_hi, int64_t* begin, int64_t* end) const {
+    auto first = std::lower_bound(cell_keys.begin(), cell_keys.end(), key_lo);
+    auto last = std::upper_bound(first, cell_keys.end(), key_hi);
+    *begin = cell_start[first - cell_keys.begin()];
+    *end = cell_start[last - cell_keys.begin()];
+  }
+};
+
+namespace detail {
+
+// Stable LSD radix sort of 64-bit words by bits [low_bit, low_bit + bits). Histograms of every
+// digit are counted in one read.
+inline void radix_sort_words(std::vector<uint64_t>& words, int low_bit, int bits) {
+  const int64_t n = static_cast<int64_t>(words.size());
+  if (n <= 1 || bits <= 0) return;
+  const int num_passes = (bits + 10) / 11;
+  const int digit_bits = (bits + num_passes - 1) / num_passes;
+  const int64_t buckets = int64_t(1) << digit_bits;
+  const uint64_t mask = static_cast<uint64_t>(buckets - 1);
+  std::vector<int64_t> histograms(num_passes * buckets, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t w = words[i] >> low_bit;
+    for (int p = 0; p < num_passes; ++p) ++histograms[p * buckets + ((w >> (p * digit_bits)) & mask)];
+  }
+  std::vector<uint64_t> scratch(n);
+  for (int p = 0; p < num_passes; ++p) {
+    int64_t* histogram = histograms.data() + p * buckets;
+    if (*std::max_element(histogram, histogram + buckets) == n) continue;  // one digit value: nothing moves
+    int64_t running = 0;
+    for (int64_t b = 0; b < buckets; ++b) {
+      const int64_t count = histogram[b];
+      histogram[b] = running;
+      running += count;
+    }
+    const int shift = low_bit + p * digit_bits;
+    for (int64_t i = 0; i < n; ++i) scratch[histogram[(words[i] >> shift) & mask]++] = words[i];
+    words.swap(scratch);
+  }
+}
+
+inline int bits_for(uint64_t bound) {
+  int bits = 0;
+  while (bits < 64 && (uint64_t(1) << bits) < bound) ++bits;
+  return bits;
+}
+
+}  // namespace detail
+
+// Sorts the points of a ragged batch into cells of `cell_size` (keys (batch, x, y, z)).
+template <typename scalar_t>
+SortedCells sort_into_cells(const scalar_t* points, int64_t n, const int64_t* offsets, int64_t num_batches,
+                            const double* cell_size, const double* origin) {
+  TORCH_CHECK(n < (int64_t(1) << 31), "pcseg: at most 2^31 - 1 points per call");
+  SortedCells grid;
+  grid.layout = layout_of(points, n, num_batches, cell_size, origin);
+  const KeyLayout& layout = grid.layout;
+  const scalar_t size[3] = {static_cast<scalar_t>(cell_size[0]), static_cast<scalar_t>(cell_size[1]),
+                            static_cast<scalar_t>(cell_size[2])};
+  const scalar_t org[3] = {static_cast<scalar_t>(origin[0]), static_cast<scalar_t>(origin[1]),
+                           static_cast<scalar_t>(origin[2])};
+  auto key_of = [&](int64_t i, int64_t b) {
+    return layout.pack(b, cell_of(points[i * 3], org[0], size[0]), cell_of(points[i * 3 + 1], org[1], size[1]),
+                       cell_of(points[i * 3 + 2], org[2], size[2]));
+  };
+  const int key_bits = detail::bits_for(static_cast<uint64_t>(layout.num_keys()));
+  std::vector<int64_t> sorted_keys(n);
+  grid.order.resize(n);
+  const int index_bits = std::max(1, detail::bits_for(static_cast<uint64_t>(n)));
+  if (key_bits + index_bits <= 64) {
+    // Key and point index packed in one word: sorting by the key bits sorts both, stably.
+    std::vector<uint64_t> words(n);
+    int64_t start = 0;
+    for (int64_t b = 0; b < num_batches; ++b) {
+      for (int64_t i = start; i < offsets[b]; ++i) {
+        words[i] = (static_cast<uint64_t>(key_of(i, b)) << index_bits) | uint64_t(i);
+      }
+      start = offsets[b];
+    }
+    detail::radix_sort_words(words, index_bits, key_bits);
+    const uint64_t index_mask = (uint64_t(1) << index_bits) - 1;
+    for (int64_t i = 0; i < n; ++i) {
+      sorted_keys[i] = static_cast<int64_t>(words[i] >> index_bits);
+      grid.order[i] = static_cast<int32_t>(words[i] & index_mask);
+    }
+  } else {
+    // Wide keys (huge grids): sort indices by key with a stable comparison sort.
+    std::vector<int64_t> keys(n);
+    int64_t start = 0;
+    for (int64_t b = 0; b < num_batches; ++b) {
+      for (int64_t i = start; i < offsets[b]; ++i) keys[i] = key_of(i, b);
+      start = offsets[b];
+    }
+    for (int64_t i = 0; i < n; ++i) grid.order[i] = static_cast<int32_t>(i);
+    std::stable_sort(grid.order.begin(), grid.order.end(), [&](int32_t a, int32_t c) { return keys[a] < keys[c]; });
+    for (int64_t i = 0; i < n; ++i) sorted_keys[i] = keys[grid.order[i]];
+  }
+  grid.cell_start.reserve(n / 2 + 2);
+  grid.cell_keys.reserve(n / 2 + 1);
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 0 || sorted_keys[i] != sorted_keys[i - 1]) {
+      grid.cell_start.push_back(i);
+      grid.cell_keys.push_back(sorted_keys[i]);
+    }
+  }
+  grid.cell_start.push_back(n);
+  return grid;
+}
+
+}  // namespace pcseg

@@ -1,0 +1,108 @@
+"""Voxelization against hand-computed cases, the torch.unique reference and the real scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pcseg.errors import PcsegValueError
+from pcseg.ops import voxelize, voxelize_batched
+from pcseg.ops.voxelize import voxelize_batched_reference, voxelize_reference
+
+
+def _kitti_points(kitti_scan) -> torch.Tensor:
+    bin_path, _ = kitti_scan
+    return torch.from_numpy(np.fromfile(bin_path, dtype=np.float32).reshape(-1, 4)[:, :3].copy())
+
+
+def test_hand_computed_case(device):
+    points = torch.tensor([[0.5, 0.5, 0.5], [-0.5, 0.2, 0.1], [0.9, 0.1, 0.9], [2.0, -1.0, 0.0]], device=device)
+    coords, inverse, counts = voxelize(points, 1.0)
+    assert coords.dtype == torch.int32 and inverse.dtype == torch.int64 and counts.dtype == torch.int64
+    assert coords.tolist() == [[-1, 0, 0], [0, 0, 0], [2, -1, 0]]
+    assert inverse.tolist() == [1, 0, 1, 2]
+    assert counts.tolist() == [1, 2, 1]
+
+
+def test_origin_and_anisotropic_size(device):
+    points = torch.tensor([[1.05, 2.0, 3.0], [1.2, 2.3, 3.9]], dtype=torch.float64, device=device)
+    coords, inverse, _ = voxelize(points, [0.1, 0.25, 1.0], origin=[1.0, 2.0, 3.0])
+    # float64: (1.2 - 1.0) / 0.1 = 1.9999999999999996 -> 1; y: 0 and 1; z: 0 and 0
+    assert coords.tolist() == [[0, 0, 0], [1, 1, 0]]
+    expected = torch.floor((points - torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, device=device))
+                           / torch.tensor([0.1, 0.25, 1.0], dtype=torch.float64, device=device)).int()
+    assert torch.equal(coords[inverse], expected)
+
+
+def test_duplicates_single_point_and_empty(device):
+    points = torch.zeros(5, 3, device=device)
+    coords, inverse, counts = voxelize(points, 0.1)
+    assert coords.tolist() == [[0, 0, 0]] and counts.tolist() == [5] and inverse.tolist() == [0] * 5
+    coords, inverse, counts = voxelize(torch.tensor([[3.0, 4.0, 5.0]], device=device), 2.0)
+    assert coords.tolist() == [[1, 2, 2]] and counts.tolist() == [1]
+    coords, inverse, counts = voxelize(torch.zeros(0, 3, device=device), 0.1)
+    assert coords.shape == (0, 3) and inverse.shape == (0,) and counts.shape == (0,)
+
+
+def test_batched_keeps_clouds_apart_and_allows_empty_cloud(device):
+    points = torch.tensor([[0.1, 0.1, 0.1], [0.2, 0.2, 0.2], [0.1, 0.1, 0.1]], device=device)
+    offsets = torch.tensor([2, 2, 3], device=device)  # cloud 1 is empty
+    coords, inverse, counts = voxelize_batched(points, offsets, 1.0)
+    assert coords.tolist() == [[0, 0, 0, 0], [2, 0, 0, 0]]
+    assert inverse.tolist() == [0, 0, 1] and counts.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_matches_reference_on_random_clouds(device, dtype):
+    gen = torch.Generator().manual_seed(0)
+    points = (torch.rand(3000, 3, generator=gen, dtype=dtype) * 20 - 10).to(device)
+    offsets = torch.tensor([1000, 1000, 2500, 3000], device=device)
+    for size in (0.05, 0.7, 3.0):
+        got = voxelize_batched(points, offsets, size, origin=[0.3, -0.2, 0.1])
+        ref = voxelize_batched_reference(points, offsets, [size] * 3, [0.3, -0.2, 0.1])
+        for g, r in zip(got, ref):
+            assert torch.equal(g.cpu(), r.cpu())
+
+
+def test_real_scan_matches_numpy(kitti_scan):
+    points = _kitti_points(kitti_scan)
+    coords, inverse, counts = voxelize(points, 0.05)
+    # Independent check with numpy: unique rows of the floored coordinates (float32 like the op).
+    cells = np.floor(points.numpy() / np.float32(0.05)).astype(np.int64)
+    unique_rows, np_inverse, np_counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    assert np.array_equal(coords.numpy(), unique_rows)
+    assert np.array_equal(inverse.numpy(), np_inverse.reshape(-1))
+    assert np.array_equal(counts.numpy(), np_counts)
+    ref = voxelize_reference(points, 0.05)
+    assert all(torch.equal(a, b) for a, b in zip((coords, inverse, counts), ref))
+
+
+@pytest.mark.parametrize(
+    "call, word",
+    [
+        (lambda: voxelize(torch.zeros(4, 3, dtype=torch.int32), 0.1), "points"),
+        (lambda: voxelize(torch.zeros(4, 2), 0.1), "points"),
+        (lambda: voxelize(torch.tensor([[0.0, float("nan"), 0.0]]), 0.1), "NaN"),
+        (lambda: voxelize(torch.zeros(4, 3), 0.0), "voxel_size"),
+        (lambda: voxelize(torch.zeros(4, 3), [0.1, 0.1]), "voxel_size"),
+        (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([2, 3]), 0.1), "offsets"),
+        (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([3, 2, 4]), 0.1), "offsets"),
+    ],
+)
+def test_bad_input_names_the_argument(call, word):
+    with pytest.raises(PcsegValueError, match=word):
+        call()
+
+
+def test_opcheck():
+    from pcseg._ext import extension_loaded
+    from pcseg.ops._common import use_extension
+
+    if not extension_loaded():
+        pytest.skip("extension not built")
+    points = torch.rand(50, 3) * 4
+    use_extension("voxelize", points)  # registers the fake kernels
+    torch.library.opcheck(
+        torch.ops.pcseg.voxelize.default, (points, torch.tensor([20, 50]), [0.5, 0.5, 0.5], [0.0, 0.0, 0.0])
+    )
