@@ -8,7 +8,7 @@ import torch
 from pcseg.engine.segmenter import Segmenter
 from pcseg.engine.trainer import Trainer
 from pcseg.errors import CheckpointError, PcsegValueError
-from pcseg.io import PointCloud, read_labels, read_points
+from pcseg.io import LabelMap, PointCloud, read_labels, read_points
 from test_engine_support import toy_config, write_toy_kitti
 
 
@@ -32,6 +32,7 @@ def test_labels_every_point_of_the_real_scan(tmp_path, kitti_scan):
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
     assert (proba[:, 0] == 0).all()
     np.testing.assert_array_equal(labels, proba.argmax(1))
+    assert seg.label_map == LabelMap.builtin("semantickitti")
     raw = seg.label_map.to_raw(labels)
     assert set(np.unique(raw)) <= set(seg.label_map.learning_map_inv.values())
     # an (N, 4) array of x, y, z, intensity gives the same labels as the PointCloud

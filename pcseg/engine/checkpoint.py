@@ -25,18 +25,8 @@ FORMAT_VERSION = 1
 
 
 def label_map_spec(label_map) -> dict:
-    """A LabelMap as the YAML-schema dict ``LabelMap(spec)`` accepts (colours back to BGR)."""
-    spec = {
-        "name": label_map.name,
-        "labels": dict(label_map.raw_names),
-        "color_map": {raw: [rgb[2], rgb[1], rgb[0]] for raw, rgb in label_map.raw_colors.items()},
-        "learning_map": dict(label_map.learning_map),
-        "learning_map_inv": dict(label_map.learning_map_inv),
-        "learning_ignore": {t: t in label_map.ignore_index for t in range(label_map.num_classes)},
-    }
-    if label_map.unknown_train_id is not None:
-        spec["learning_map_default"] = label_map.unknown_train_id
-    return spec
+    """A LabelMap as plain YAML-schema data (``LabelMap(spec)`` rebuilds an equal map)."""
+    return label_map.to_dict()
 
 
 def rng_states() -> dict:
