@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcseg.errors import PcsegError, PcsegFileNotFoundError, PcsegValueError, PointCloudFormatError
-from pcseg.io import LabelMap, PointCloud, read_labels, read_points, write_labels, write_points
+from pcseg.io import LabelMap, PointCloud, read_points, write_labels, write_points
 
 
 def _random_cloud(n, seed=0, offset=(0.0, 0.0, 0.0), fields=("intensity", "rgb", "normals", "labels", "instance")):
@@ -344,3 +344,12 @@ def test_import_pcseg_io_stays_light():
             "print(heavy); sys.exit(1 if heavy else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_npz_keeps_offset_and_pixels(tmp_path):
+    cloud = PointCloud(xyz=np.array([[0.25, 1.5, 2.0], [3.0, 4.0, 5.5]]), offset=[612000.0, 5123000.0, 100.0],
+                       pixels=np.array([[3, 4], [5, 6]]))
+    write_points(tmp_path / "c.npz", cloud)
+    back = read_points(tmp_path / "c.npz")
+    np.testing.assert_array_equal(back.world_xyz(), cloud.world_xyz())
+    np.testing.assert_array_equal(back.pixels, cloud.pixels)
