@@ -16,6 +16,7 @@ _LAZY = {
     "read_points": "pcseg.io",
     "read_labels": "pcseg.io",
     "write_labels": "pcseg.io",
+    "write_points": "pcseg.io",
     "read_depth": "pcseg.io",
     "LabelMap": "pcseg.io",
     "ConfusionMatrix": "pcseg.metrics",

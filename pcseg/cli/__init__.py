@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except PcsegError as exc:
         print(f"pcseg {verb}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # output piped into `head` and closed early: not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
