@@ -144,3 +144,24 @@ def test_s3dis_rooms_from_annotations(tmp_path):
     np.testing.assert_allclose(ds.cloud(0).world_xyz()[1], [1, 2, 4])
     with pytest.raises(PcsegFileNotFoundError, match="Area_2"):
         S3DISDataset(tmp_path, [2], LabelMap.builtin("s3dis"), ["xyz"])
+
+
+def test_worker_processes_give_the_same_batches(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from pcseg.datasets import seed_worker
+
+    root = write_toy_kitti(tmp_path, sequences=("00",), scans=4, n=200)
+    aug = {"rotate_z": True, "jitter": 0.01, "dropout": 0.2, "scan_mix": 0.5}
+    ds = SemanticKITTIDataset(root, [0], KITTI, ["xyz", "intensity"], training=True, augment=aug, seed=1)
+
+    def batches(workers):
+        sampler = EpochSampler(len(ds), seed=1)
+        sampler.set_epoch(3)
+        loader = DataLoader(ds, batch_size=2, sampler=sampler, collate_fn=collate_ragged, num_workers=workers,
+                            worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0))
+        return list(loader)
+
+    for a, b in zip(batches(0), batches(2)):
+        for key in ("xyz", "feats", "labels", "offsets"):
+            assert torch.equal(a[key], b[key]), key
