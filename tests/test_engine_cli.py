@@ -66,5 +66,9 @@ def test_cli_errors_are_clear_and_keep_outputs(tmp_path, capsys):
                  "--out", str(tmp_path / "out")]) == 2
     assert "bad.pt" in capsys.readouterr().err
     assert (tmp_path / "out" / "keep.label").read_bytes() == b"1234"
+    assert main(["train", str(config), "--set", "train.epochs=1", "--set", "dataset.val_split=null"]) == 0
+    assert main(["eval", str(config), "--checkpoint", str(tmp_path / "run" / "last.pt"),
+                 "--set", "dataset.label_map=s3dis"]) == 2
+    assert "label map semantickitti" in capsys.readouterr().err
     assert main(["segment", "--checkpoint", str(bad), str(tmp_path / "missing.bin"), "--out", str(tmp_path)]) == 2
     assert "missing.bin" in capsys.readouterr().err

@@ -32,6 +32,11 @@ def run(args) -> int:
     if config["dataset"]["features"] != payload["config"]["dataset"]["features"]:
         raise CheckpointError(f"checkpoint {args.checkpoint} was trained with features "
                               f"{payload['config']['dataset']['features']} but the config gives {config['dataset']['features']}")
+    from pcseg.engine.builders import build_label_map
+
+    if build_label_map(config["dataset"]) != label_map:
+        raise CheckpointError(f"checkpoint {args.checkpoint} was trained with label map {label_map.name} "
+                              f"({label_map.num_classes} classes) but the config names {config['dataset']['label_map']!r}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise PcsegValueError(f"--device {args.device}: CUDA is not available")
     device = torch.device(args.device)
