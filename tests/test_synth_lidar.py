@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from pcseg.synth.lidar import SENSORS, lidar_scan, scan_scene
-from pcseg.synth.raycast import BOX, CYLINDER, ELLIPSOID, Scene
+from pcseg.synth.raycast import BOX, CYLINDER, ELLIPSOID, Scene, cast
 from pcseg.synth.street import CLASS_NAMES
 
 THINGS = {10, 11, 15, 18, 20, 30, 31, 32}
@@ -55,6 +56,31 @@ def test_ground_plane_ranges_match_hand_computed_geometry():
     assert nearest.max() < 1e-3
     np.testing.assert_allclose(r, 1.8 / np.sin(np.radians(-elevation)), rtol=1e-5)
     assert len(xyz) == len(down) * model.columns
+
+
+def test_caster_hits_hand_placed_solids_at_hand_computed_ranges():
+    """Eye at height 5 looking level: a box ahead, a cylinder left, an ellipsoid behind, a porous one right."""
+    scene = Scene(ground_label=lambda x, y: np.full(np.shape(x), 40), ground_reflectivity=lambda x, y: np.full(np.shape(x), 0.3))
+    scene.add_box([10.0, 0.0, 5.0], [2.0, 2.0, 2.0], 0.3, 10)
+    scene.add_cylinder(0.0, 5.0, 4.0, 6.0, 0.5, 80)
+    scene.add_ellipsoid([-8.0, 0.0, 5.0], [2.0, 1.0, 1.0], 0.0, 70)
+    scene.add_ellipsoid([0.0, -6.0, 5.0], [1.0, 1.0, 1.0], 0.0, 70, porosity=1.0 - 1e-12)  # (almost) fully porous
+    azimuths = np.radians(np.arange(0.0, 360.0, 0.5))
+    hits = cast(scene, [0.0, 0.0, 5.0], np.radians([0.0, -30.0]), azimuths, 100.0, np.random.default_rng(0))
+    level = 0
+    # along +x, the box (rotated by 0.3 rad about its centre) has local coordinates
+    # x' = cos(0.3) (x - 10), y' = -sin(0.3) (x - 10): the ray enters where |x'| reaches 1 first
+    c = np.cos(0.3)
+    t_box = 10.0 - 1.0 / c
+    assert hits.t[level, 0] == pytest.approx(t_box, abs=1e-9) and hits.solid[level, 0] == 0
+    assert hits.cos[level, 0] == pytest.approx(c, abs=1e-9)
+    assert hits.t[level, 180] == pytest.approx(4.5, abs=1e-9) and hits.solid[level, 180] == 1
+    assert hits.t[level, 360] == pytest.approx(6.0, abs=1e-9) and hits.solid[level, 360] == 2
+    assert hits.solid[level, 540] == -2  # passed through the porous sphere, nothing behind it
+    # level rays between the solids hit nothing; downward rays hit the ground at 5 / tan(30 deg)
+    assert hits.solid[level, 90] == -2
+    np.testing.assert_allclose(hits.t[1], 5.0 / np.sin(np.radians(30.0)), rtol=1e-12)
+    assert np.all(hits.solid[1] == -1)
 
 
 def test_every_class_appears_across_a_handful_of_seeds(exact_scans):
@@ -113,11 +139,14 @@ def test_object_points_lie_inside_their_solids(exact_scans, label):
             continue
         pts, inst = world[pick], cloud.instance[pick]
         inside = np.zeros(len(pts), dtype=bool)
+        tree = cKDTree(pts)
+        centers, half, _ = scene.bounding_boxes()
         for i, (kind, p) in enumerate(zip(scene.kinds, scene.params)):
             if scene.labels[i] != label:
                 continue
-            same = inst == scene.instances[i]
-            inside[same] |= inside_solid(pts[same], kind, p, tol=5e-3)
+            near = np.asarray(tree.query_ball_point(centers[i], np.linalg.norm(half[i]) + 0.01), dtype=np.int64)
+            near = near[inst[near] == scene.instances[i]]
+            inside[near] |= inside_solid(pts[near], kind, p, tol=5e-3)
         assert inside.all(), f"{(~inside).sum()} of {len(pts)} {CLASS_NAMES[label]} points lie outside every {CLASS_NAMES[label]} solid"
         checked += len(pts)
     assert checked > 0

@@ -104,6 +104,10 @@ def scan_scene(scene: Scene, model: SensorModel, position, yaw: float, rng: np.r
         t = t + rng.normal(0.0, model.range_noise, len(t))
         # lost returns: random, at grazing incidence, and dark surfaces far away
         lost_p = model.dropout + (cos < 0.05) * 0.8 + 0.5 * (t / model.max_range) ** 2 * (1.0 - refl)
+        # the lowest beams graze the ego car's roof and mounting: KITTI's bottom rings keep
+        # only a fraction of their returns (its 4-6 m band holds ~4-8 % of the points)
+        low = np.radians(min(model.elevations_deg))
+        lost_p = lost_p + np.clip((np.radians(6.0) - (el - low)) / np.radians(6.0), 0.0, 1.0) * 0.8
         keep &= rng.random(len(t)) >= lost_p
         keep &= (t > 0.5) & (t < model.max_range)
     intensity = refl * (0.25 + 0.75 * cos) * np.exp(-t / 150.0)

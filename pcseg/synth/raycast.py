@@ -81,32 +81,34 @@ class Scene:
         return len(self.kinds)
 
 
-def _to_local(origin, dirs, center, yaw):
-    """Rotate (origin - center) and dirs (M, 3) by -yaw about z."""
+def _local_frame(origin, dirs, center, yaw):
+    """Origin and directions in a solid's frame (translated to ``center``, rotated by -yaw about z).
+
+    ``center`` (3,) or (M, 3) and ``yaw`` scalar or (M,) broadcast against ``dirs`` (M, 3).
+    Returns two tuples of three arrays (x, y, z components): origin and directions.
+    """
     c, s = np.cos(yaw), np.sin(yaw)
-    rel = origin - center
-    o = np.array([c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], rel[2]])
-    d = np.empty_like(dirs)
-    d[:, 0] = c * dirs[:, 0] + s * dirs[:, 1]
-    d[:, 1] = -s * dirs[:, 0] + c * dirs[:, 1]
-    d[:, 2] = dirs[:, 2]
-    return o, d
+    center = np.asarray(center, dtype=np.float64)
+    rx, ry, rz = origin[0] - center[..., 0], origin[1] - center[..., 1], origin[2] - center[..., 2]
+    dx, dy, dz = dirs[:, 0], dirs[:, 1], dirs[:, 2]
+    return (c * rx + s * ry, -s * rx + c * ry, rz), (c * dx + s * dy, -s * dx + c * dy, dz)
 
 
 def intersect_box(origin, dirs, center, half, yaw):
-    """Ray/oriented-box hits. Returns (t (M,) with inf for a miss, |cos incidence| (M,))."""
+    """Ray/oriented-box hits for rays from ``origin`` (3,) along ``dirs`` (M, 3) (unit or not).
+
+    ``center`` (3,)|(M, 3), ``half`` sizes (3,)|(M, 3), ``yaw`` scalar|(M,): one box, or one per ray.
+    Returns (t (M,) in units of |dir| with inf for a miss, |cos incidence| (M,) for unit dirs).
+    """
     # slab test written per axis on 1-D arrays: reductions over a length-3 axis are slow in numpy
-    c, s = np.cos(yaw), np.sin(yaw)
-    rel = origin - center
-    o = (c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], rel[2])
-    dx, dy, dz = dirs[:, 0], dirs[:, 1], dirs[:, 2]
-    d = (c * dx + s * dy, -s * dx + c * dy, dz)
+    o, d = _local_frame(origin, dirs, center, yaw)
+    half = np.asarray(half, dtype=np.float64)
     near, far = [], []
     with np.errstate(divide="ignore", invalid="ignore"):
         for k in range(3):
             dk = np.where(np.abs(d[k]) < _EPS, _EPS, d[k])
-            t1 = (-half[k] - o[k]) / dk
-            t2 = (half[k] - o[k]) / dk
+            t1 = (-half[..., k] - o[k]) / dk
+            t2 = (half[..., k] - o[k]) / dk
             near.append(np.minimum(t1, t2))
             far.append(np.maximum(t1, t2))
     tmin = np.maximum(np.maximum(near[0], near[1]), near[2])
@@ -119,8 +121,9 @@ def intersect_box(origin, dirs, center, half, yaw):
 
 
 def intersect_cylinder(origin, dirs, center, z0, z1, radius):
-    """Ray/vertical capped cylinder hits. Returns (t (M,) inf for a miss, |cos incidence| (M,))."""
-    ox, oy, oz = origin[0] - center[0], origin[1] - center[1], origin[2]
+    """Ray/vertical capped cylinder hits; parameters scalar/(3,) or one per ray. Returns (t, |cos|) as :func:`intersect_box`."""
+    center = np.asarray(center, dtype=np.float64)
+    ox, oy, oz = origin[0] - center[..., 0], origin[1] - center[..., 1], origin[2]
     dx, dy, dz = dirs[:, 0], dirs[:, 1], dirs[:, 2]
     a = dx * dx + dy * dy
     b = 2.0 * (ox * dx + oy * dy)
@@ -131,13 +134,12 @@ def intersect_cylinder(origin, dirs, center, z0, z1, radius):
     z_side = oz + t_side * dz
     side_ok = (disc > 0) & (t_side > 1e-3) & (z_side >= z0) & (z_side <= z1)
     t_side = np.where(side_ok, t_side, np.inf)
-    nx = (ox + t_side * dx) / radius
-    ny = (oy + t_side * dy) / radius
-    cos_side = np.abs(np.where(side_ok, nx * dx + ny * dy, 0.0))
+    ts = np.where(side_ok, t_side, 0.0)
+    cos_side = np.abs((ox + ts * dx) * dx + (oy + ts * dy) * dy) / radius
     # top cap, seen from above
     with np.errstate(divide="ignore", invalid="ignore"):
         t_top = np.where(dz < -_EPS, (z1 - oz) / np.where(dz < -_EPS, dz, -1.0), np.inf)
-    px, py = ox + t_top * dx, oy + t_top * dy
+        px, py = ox + t_top * dx, oy + t_top * dy
     top_ok = np.isfinite(t_top) & (t_top > 1e-3) & (px * px + py * py <= radius * radius)
     t_top = np.where(top_ok, t_top, np.inf)
     use_top = t_top < t_side
@@ -145,19 +147,23 @@ def intersect_cylinder(origin, dirs, center, z0, z1, radius):
 
 
 def intersect_ellipsoid(origin, dirs, center, radii, yaw):
-    """Ray/ellipsoid hits. Returns (t (M,) inf for a miss, |cos incidence| (M,))."""
-    o, d = _to_local(origin, dirs, center, yaw)
-    os_, ds = o / radii, d / radii
-    a = np.einsum("ij,ij->i", ds, ds)
-    b = 2.0 * ds @ os_
-    c = os_ @ os_ - 1.0
+    """Ray/ellipsoid hits; parameters one solid or one per ray. Returns (t, |cos|) as :func:`intersect_box`."""
+    o, d = _local_frame(origin, dirs, center, yaw)
+    radii = np.asarray(radii, dtype=np.float64)
+    os_ = [o[k] / radii[..., k] for k in range(3)]
+    ds = [d[k] / radii[..., k] for k in range(3)]
+    a = ds[0] * ds[0] + ds[1] * ds[1] + ds[2] * ds[2]
+    b = 2.0 * (ds[0] * os_[0] + ds[1] * os_[1] + ds[2] * os_[2])
+    c = os_[0] * os_[0] + os_[1] * os_[1] + os_[2] * os_[2] - 1.0
     disc = b * b - 4.0 * a * c
     t = (-b - np.sqrt(np.maximum(disc, 0.0))) / (2.0 * a)
     ok = (disc > 0) & (t > 1e-3)
     t = np.where(ok, t, np.inf)
-    normal = (os_ + np.where(ok, t, 0.0)[:, None] * ds) / radii  # gradient of the implicit surface
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), _EPS)
-    cos = np.abs(np.einsum("ij,ij->i", normal, d))
+    tt = np.where(ok, t, 0.0)
+    # normal = gradient of the implicit surface at the hit
+    n = [(os_[k] + tt * ds[k]) / radii[..., k] for k in range(3)]
+    norm = np.maximum(np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]), _EPS)
+    cos = np.abs(n[0] * d[0] + n[1] * d[1] + n[2] * d[2]) / norm
     return t, cos
 
 
@@ -232,31 +238,92 @@ def cast(scene: Scene, origin, elevations, azimuths, max_range: float, rng: np.r
     cos_best = np.abs(dz).copy()
 
     if len(scene):
-        windows = _angular_windows(scene, origin, max_range)
-        for i, el_lo, el_hi, az_lo, az_hi in zip(*windows):
-            kind, p = scene.kinds[i], scene.params[i]
-            row_idx = np.nonzero((elevations >= el_lo - 1e-3) & (elevations <= el_hi + 1e-3))[0]
-            lo = int(np.floor((az_lo - azimuths[0]) / step)) - 1
-            hi = int(np.ceil((az_hi - azimuths[0]) / step)) + 1
-            col_idx = np.arange(cols) if hi - lo + 1 >= cols else np.arange(lo, hi + 1) % cols
-            if not len(row_idx):
-                continue
-            rr = np.repeat(row_idx, len(col_idx))
-            cc = np.tile(col_idx, len(row_idx))
-            d = dirs[rr, cc]
-            if kind == BOX:
-                t, cos = intersect_box(origin, d, p["center"], p["half"], p["yaw"])
-            elif kind == CYLINDER:
-                t, cos = intersect_cylinder(origin, d, p["center"], p["z0"], p["z1"], p["radius"])
-            else:
-                t, cos = intersect_ellipsoid(origin, d, p["center"], p["radii"], p["yaw"])
-            better = t < t_best[rr, cc]
-            if scene.porosity[i] > 0:
-                better &= rng.random(len(t)) >= scene.porosity[i]
-            if not better.any():
-                continue
-            r_b, c_b = rr[better], cc[better]
-            t_best[r_b, c_b] = t[better]
-            solid[r_b, c_b] = i
-            cos_best[r_b, c_b] = cos[better]
+        _cast_solids(scene, origin, dirs, elevations, azimuths[0], step, max_range, rng, t_best, solid, cos_best)
     return Hits(t=t_best, solid=solid, cos=cos_best)
+
+
+_PAIRS_PER_CHUNK = 300_000  # (ray, solid) pairs tested at once: bounds the temporaries to ~100 MB
+
+
+def _cast_solids(scene, origin, dirs, elevations, az0, step, max_range, rng, t_best, solid, cos_best):
+    """Test every solid against the rays in its angular window, all solids batched; updates the buffers in place."""
+    rows, cols = t_best.shape
+    ids, el_lo, el_hi, az_lo, az_hi = _angular_windows(scene, origin, max_range)
+    # rows in each window: a contiguous run of the beams sorted by elevation
+    by_elevation = np.argsort(elevations, kind="stable")
+    sorted_el = elevations[by_elevation]
+    r0 = np.searchsorted(sorted_el, el_lo - 1e-3, side="left")
+    r1 = np.searchsorted(sorted_el, el_hi + 1e-3, side="right")
+    # columns: a run of azimuth steps, wrapping around
+    c0 = np.floor((az_lo - az0) / step).astype(np.int64) - 1
+    n_cols = np.minimum(np.ceil((az_hi - az0) / step).astype(np.int64) + 1 - c0 + 1, cols)
+    n_rows = np.maximum(r1 - r0, 0)
+    n_pairs = n_rows * n_cols
+    keep = n_pairs > 0
+    ids, r0, c0, n_cols, n_pairs = ids[keep], r0[keep], c0[keep], n_cols[keep], n_pairs[keep]
+
+    kinds = np.asarray(scene.kinds)
+    porosity = np.asarray(scene.porosity, dtype=np.float64)
+    params = _stacked_params(scene)
+    t_flat, solid_flat, cos_flat = t_best.reshape(-1), solid.reshape(-1), cos_best.reshape(-1)
+    dirs_flat = dirs.reshape(-1, 3)
+    ends = np.cumsum(n_pairs)
+    start = 0
+    while start < len(ids):
+        # a chunk of whole solids holding about _PAIRS_PER_CHUNK pairs (at least one solid)
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + _PAIRS_PER_CHUNK, side="right")))
+        chunk = slice(start, stop)
+        counts = n_pairs[chunk]
+        total = int(counts.sum())
+        pair_solid = np.repeat(ids[chunk], counts)
+        k = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        width = np.repeat(n_cols[chunk], counts)
+        row = by_elevation[np.repeat(r0[chunk], counts) + k // width]
+        col = (np.repeat(c0[chunk], counts) + k % width) % cols
+        flat = row * cols + col
+        d = dirs_flat[flat]
+        t = np.full(total, np.inf)
+        cos = np.zeros(total)
+        pair_kind = kinds[pair_solid]
+        for kind, fn in ((BOX, _batch_box), (CYLINDER, _batch_cylinder), (ELLIPSOID, _batch_ellipsoid)):
+            pick = np.nonzero(pair_kind == kind)[0]
+            if len(pick):
+                t[pick], cos[pick] = fn(origin, d[pick], params, pair_solid[pick])
+        # foliage and mesh fences let some rays through
+        t[rng.random(total) < porosity[pair_solid]] = np.inf
+        hit = np.nonzero(t < t_flat[flat])[0]
+        if len(hit):
+            np.minimum.at(t_flat, flat[hit], t[hit])
+            win = hit[t[hit] == t_flat[flat[hit]]]
+            solid_flat[flat[win]] = pair_solid[win]
+            cos_flat[flat[win]] = cos[win]
+        start = stop
+
+
+def _stacked_params(scene) -> dict:
+    """Every solid's geometry as arrays indexed by solid id (unused entries zero)."""
+    n = len(scene)
+    center = np.array([p["center"] for p in scene.params], dtype=np.float64).reshape(n, 3)
+    half, radii, yaw = np.zeros((n, 3)), np.ones((n, 3)), np.zeros(n)
+    z0, z1, radius = np.zeros(n), np.zeros(n), np.ones(n)
+    for i, (kind, p) in enumerate(zip(scene.kinds, scene.params)):
+        if kind == BOX:
+            half[i], yaw[i] = p["half"], p["yaw"]
+        elif kind == CYLINDER:
+            z0[i], z1[i], radius[i] = p["z0"], p["z1"], p["radius"]
+        else:
+            radii[i], yaw[i] = p["radii"], p["yaw"]
+    return dict(center=center, half=half, radii=radii, yaw=yaw, z0=z0, z1=z1, radius=radius)
+
+
+def _batch_box(origin, d, params, ids):
+    return intersect_box(origin, d, params["center"][ids], params["half"][ids], params["yaw"][ids])
+
+
+def _batch_cylinder(origin, d, params, ids):
+    return intersect_cylinder(origin, d, params["center"][ids], params["z0"][ids], params["z1"][ids], params["radius"][ids])
+
+
+def _batch_ellipsoid(origin, d, params, ids):
+    return intersect_ellipsoid(origin, d, params["center"][ids], params["radii"][ids], params["yaw"][ids])

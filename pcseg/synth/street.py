@@ -35,6 +35,7 @@ class StreetLayout:
 
     road_half_width: float
     parking_width: tuple[float, float]  # (right side y < 0, left side y > 0); 0 = no parking band
+    verge_width: tuple[float, float]  # grass strip between the road (or parking) and the sidewalk, per side
     sidewalk_width: float
     curb_height: float
     cross_x: float | None  # x of a cross street's centre line, or None
@@ -45,7 +46,8 @@ class StreetLayout:
 
     def sidewalk_inner(self, side: int) -> float:
         """|y| where the sidewalk starts on ``side`` (-1 right, +1 left)."""
-        return self.road_half_width + self.parking_width[0 if side < 0 else 1]
+        k = 0 if side < 0 else 1
+        return self.road_half_width + self.parking_width[k] + self.verge_width[k]
 
     def in_cross_street(self, x, margin: float = 0.0):
         if self.cross_x is None:
@@ -169,7 +171,7 @@ class _Builder:
         radius = r.uniform(0.05, 0.08) if with_sign else r.uniform(0.08, 0.16)
         self.scene.add_cylinder(x, y, 0.0, height, radius, POLE, 0, r.uniform(0.25, 0.5))
         if with_sign:
-            size = r.uniform(0.5, 0.9)
+            size = r.uniform(0.6, 1.2)
             n_signs = 1 + int(r.random() < 0.3)
             for k in range(n_signs):
                 zc = height - size / 2 - k * (size + 0.1)
@@ -226,10 +228,11 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
     its :class:`StreetLayout`.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57EE7]))
-    road_half = float(rng.uniform(3.2, 7.0))
+    road_half = float(rng.uniform(2.8, 5.5))
     layout = StreetLayout(
         road_half_width=road_half,
         parking_width=tuple(float(rng.choice([0.0, rng.uniform(2.2, 2.8)])) for _ in range(2)),
+        verge_width=tuple(float(rng.choice([0.0, rng.uniform(1.0, 5.0)], p=[0.35, 0.65])) for _ in range(2)),
         sidewalk_width=float(rng.uniform(1.8, 4.5)),
         curb_height=float(rng.uniform(0.10, 0.18)),
         cross_x=float(rng.uniform(x_min * 0.5, x_max * 0.5)) if rng.random() < 0.4 else None,
@@ -281,7 +284,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
             y = direction * (lane + 0.5) * lane_w
             x = x_min + rng.uniform(0, 30)
             while x < x_max:
-                kind = rng.choice(4, p=[0.72, 0.12, 0.08, 0.08])
+                kind = rng.choice(4, p=[0.78, 0.06, 0.08, 0.08])
                 yaw = (0.0 if direction < 0 else np.pi) + rng.normal(0, 0.03)
                 length = {0: 4.5, 1: 10.0, 2: 13.0, 3: 2.0}[int(kind)]
                 if not blocked(x, length / 2 + 1) and not ego_lane(x, y, length / 2):
@@ -296,7 +299,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                         b.rider(x, y + direction * lane_w * 0.3, yaw, BICYCLIST, BICYCLE, motor=False, ridden=True)
                     else:
                         b.rider(x, y + direction * lane_w * 0.3, yaw, MOTORCYCLIST, MOTORCYCLE, motor=True, ridden=True)
-                x += length + rng.exponential(25.0) + 4.0
+                x += length + rng.exponential(45.0) + 6.0
 
     # each side: parking band, sidewalk furniture, terrain, buildings
     for side in (-1, 1):
@@ -308,9 +311,9 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
             x = x_min + rng.uniform(0, 5)
             while x < x_max:
                 if not blocked(x, 4):
-                    if rng.random() < 0.8:
+                    if rng.random() < 0.55:
                         b.car(x, y, rng.choice([0.0, np.pi]) + rng.normal(0, 0.05))
-                    elif rng.random() < 0.5:
+                    elif rng.random() < 0.15:
                         b.truck(x, y, rng.normal(0, 0.03))
                 x += rng.uniform(5.2, 6.5) + (rng.exponential(8.0) if rng.random() < 0.3 else 0.0)
         # poles and signs at the curb, trees in pits at the curb or on the terrain strip
@@ -318,12 +321,14 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
         while x < x_max:
             if not blocked(x, 1.5):
                 u = rng.random()
-                if u < 0.35:
+                if u < 0.3:
                     b.pole(x, side * (inner + 0.4), side, with_sign=False)
                 elif u < 0.6:
                     b.pole(x, side * (inner + 0.35), side, with_sign=True)
                 elif u < 0.8:
-                    b.tree(x, side * (inner + layout.sidewalk_width * 0.5))
+                    verge = layout.verge_width[0 if side < 0 else 1]
+                    y_tree = inner - verge / 2 if verge > 1.0 else inner + layout.sidewalk_width * 0.5
+                    b.tree(x, side * y_tree)
             x += rng.uniform(6, 25)
         # people, parked bicycles and motorcycles on the sidewalk
         x = x_min + rng.uniform(0, 5)
@@ -352,22 +357,38 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
             if layout.cross_x is not None and x0 < layout.cross_x + layout.cross_half_width + layout.sidewalk_width + 1 \
                     and x1 > layout.cross_x - layout.cross_half_width - layout.sidewalk_width - 1:
                 continue
-            setback = float(rng.choice([0.0, rng.uniform(2.0, 8.0), rng.uniform(8.0, 18.0)], p=[0.25, 0.4, 0.35]))
+            setback = float(rng.choice([0.0, rng.uniform(2.0, 8.0), rng.uniform(8.0, 18.0)], p=[0.15, 0.35, 0.5]))
             u = rng.random()
-            if u < 0.55:
+            if u < 0.5:
                 b.building(x0, x1, side * (outer + setback), side)
             if setback > 1.5:
                 if rng.random() < 0.45:
                     b.fence(x0, x1, side * (outer + setback * rng.uniform(0.2, 0.9)))
-                if rng.random() < 0.6:
+                if rng.random() < 0.8:
                     b.bushes(x0, x1, side * (outer + rng.uniform(0.5, setback - 0.5)), setback)
-                for _ in range(rng.poisson(seg / 12.0)):
+                for _ in range(rng.poisson(seg / 7.0)):
                     b.tree(rng.uniform(x0, x1), side * (outer + rng.uniform(1.0, setback)))
-            if u >= 0.55:  # no building: open terrain with trees and bushes further out
-                for _ in range(rng.poisson(seg / 8.0)):
-                    b.tree(rng.uniform(x0, x1), side * (outer + setback + rng.uniform(1.0, 20.0)))
-                if rng.random() < 0.5:
+            if u >= 0.5:  # no building: open terrain with trees and bushes further out
+                for _ in range(rng.poisson(seg / 6.0)):
+                    b.tree(rng.uniform(x0, x1), side * (outer + setback + rng.uniform(1.0, 25.0)))
+                if rng.random() < 0.7:
                     b.bushes(x0, x1, side * (outer + setback + rng.uniform(1.0, 6.0)), 3.0)
+    # background beyond the street's own frontage: large buildings and groves 25-80 m out, which
+    # the upper beams see over the near objects (open views give KITTI-like far returns)
+    for side in (-1, 1):
+        x = x_min + rng.uniform(0, 20)
+        while x < x_max:
+            lateral = rng.uniform(25.0, 80.0)
+            width = rng.uniform(15.0, 50.0)
+            if rng.random() < 0.3:
+                depth, height = rng.uniform(10.0, 30.0), rng.uniform(6.0, 30.0)
+                scene.add_box([x + width / 2, side * (lateral + depth / 2), height / 2], [width, depth, height], rng.normal(0, 0.1),
+                              BUILDING, 0, rng.uniform(0.15, 0.45))
+            else:
+                for _ in range(rng.integers(4, 14)):
+                    b.tree(x + rng.uniform(0, width), side * (lateral + rng.uniform(0, 15.0)))
+                b.bushes(x, x + width, side * (lateral - 2.0), 4.0)
+            x += width + rng.uniform(5.0, 40.0)
     # a few pedestrians crossing or walking at the road's edge
     for _ in range(rng.poisson(1.0)):
         x, y = rng.uniform(x_min, x_max), rng.uniform(-road_half, road_half)

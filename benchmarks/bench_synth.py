@@ -1,0 +1,144 @@
+"""Synthetic data: generation speed, and the realism check against the real scans in ../shared/data.
+
+    python benchmarks/bench_synth.py              # speed table + realism tables
+    python benchmarks/bench_synth.py --speed      # speed only
+    python benchmarks/bench_synth.py --realism    # realism only (needs ../shared/data)
+
+Speed: wall time per scan/frame (best and median of several runs; the machine may be shared).
+Realism: points per scan, range histogram, class fractions, and points per car at 10/20/40 m
+for synthetic HDL-64 scans next to the real SemanticKITTI scans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+RANGE_BINS = [0, 5, 10, 20, 30, 40, 60, 80, 120]
+
+
+def timed(fn, repeats):
+    times = []
+    result = None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times), result
+
+
+def speed(repeats: int = 5) -> None:
+    from pcseg.synth.indoor import depth_frame
+    from pcseg.synth.lidar import lidar_scan
+    from pcseg.synth.street import build_street
+
+    print(f"{'what':44s} {'best s':>8s} {'median s':>9s} {'points':>9s}")
+    for seed in (0, 1, 2):
+        best, med, cloud = timed(lambda: lidar_scan(seed, sensor="hdl64"), repeats)
+        print(f"{f'lidar_scan(seed={seed}, hdl64) incl. scene':44s} {best:8.3f} {med:9.3f} {len(cloud):9d}")
+    best, med, _ = timed(lambda: build_street(0), repeats)
+    print(f"{'  of which build_street(seed=0)':44s} {best:8.3f} {med:9.3f} {'':>9s}")
+    for sensor in ("vlp32", "vlp16"):
+        best, med, cloud = timed(lambda: lidar_scan(0, sensor=sensor), repeats)
+        print(f"{f'lidar_scan(seed=0, {sensor})':44s} {best:8.3f} {med:9.3f} {len(cloud):9d}")
+    best, med, frame = timed(lambda: depth_frame(0), max(2, repeats // 2))
+    print(f"{'depth_frame(seed=0) 640x480 incl. room':44s} {best:8.3f} {med:9.3f} {int((frame.depth > 0).sum()):9d}")
+
+
+def _stats(xyz, names):
+    r = np.linalg.norm(xyz, axis=1)
+    hist = np.histogram(r, RANGE_BINS)[0] / len(r)
+    unique, counts = np.unique(names, return_counts=True)
+    return len(r), hist, dict(zip(unique.tolist(), (counts / len(r)).tolist()))
+
+
+def _cars_by_range(xyz, semantic, instance, car_ids):
+    """(distance of the car's centre, its point count) for every car instance."""
+    rows = []
+    for inst in np.unique(instance[np.isin(semantic, car_ids)]):
+        pick = np.isin(semantic, car_ids) & (instance == inst)
+        rows.append((float(np.linalg.norm(xyz[pick, :2].mean(0))), int(pick.sum())))
+    return rows
+
+
+def realism(n_synth: int = 12) -> None:
+    from pcseg.io import LabelMap
+    from pcseg.synth.lidar import lidar_scan
+
+    if not SHARED.is_dir():
+        print("realism: ../shared/data not present, skipped")
+        return
+    label_map = LabelMap.builtin("semantickitti")
+    name_of_train = np.array(label_map.class_names)
+
+    def raw_names(raw):
+        return name_of_train[label_map.to_train(raw)]
+
+    real = []  # (label, n, hist, fractions)
+    kitti = SHARED / "semantickitti" / "sequences" / "08"
+    pts = np.fromfile(kitti / "velodyne" / "000000.bin", dtype=np.float32).reshape(-1, 4)
+    lab = np.fromfile(kitti / "labels" / "000000.label", dtype=np.uint32)
+    real.append(("kitti 08/000000", *_stats(pts[:, :3], raw_names((lab & 0xFFFF).astype(np.int64)))))
+    real_cars = _cars_by_range(pts[:, :3], (lab & 0xFFFF).astype(np.int64), (lab >> 16).astype(np.int64), [10, 252])
+    for path in sorted((SHARED / "semantickitti-npy").glob("*points*.npy")):
+        xyz = np.load(path)[:, :3]
+        train = np.load(str(path).replace("points", "labels")).reshape(-1).astype(np.int64)
+        if np.median(np.linalg.norm(xyz, axis=1)) > 60:
+            print(f"realism: {path.name} is not centred on its sensor (median range > 60 m), left out")
+            continue
+        real.append((path.stem.replace("_points", ""), *_stats(xyz, name_of_train[train])))
+
+    synth = []
+    synth_cars = []
+    for seed in range(n_synth):
+        cloud = lidar_scan(seed)
+        synth.append((f"synth seed {seed}", *_stats(cloud.xyz, raw_names(cloud.labels))))
+        synth_cars += _cars_by_range(cloud.xyz, cloud.labels, cloud.instance, [10])
+
+    print("\npoints per scan and range histogram (fraction of points per range bin, metres)")
+    print(f"{'scan':24s} {'points':>8s} " + " ".join(f"{f'{a}-{b}':>6s}" for a, b in zip(RANGE_BINS[:-1], RANGE_BINS[1:])))
+    for group in (real, synth):
+        for name, n, hist, _ in group:
+            print(f"{name:24s} {n:8d} " + " ".join(f"{h:6.3f}" for h in hist))
+        mean_hist = np.mean([g[2] for g in group], axis=0)
+        print(f"{'  mean':24s} {np.mean([g[1] for g in group]):8.0f} " + " ".join(f"{h:6.3f}" for h in mean_hist))
+
+    print("\nclass fractions (mean over scans; real npy frames carry train ids, so moving classes merge)")
+    classes = [c for c in label_map.class_names if c != label_map.class_names[0]]
+    print(f"{'class':16s} {'real':>7s} {'synth':>7s}")
+    for c in ["unlabeled", *classes]:
+        r = np.mean([g[3].get(c, 0.0) for g in real])
+        s = np.mean([g[3].get(c, 0.0) for g in synth])
+        print(f"{c:16s} {r:7.3f} {s:7.3f}")
+
+    print("\npoints per car by distance (car centre, horizontal)")
+    print(f"{'range m':10s} {'real (kitti 08/000000)':>26s} {'synth median [n cars]':>24s}")
+    for centre in (10, 20, 40):
+        lo, hi = centre * 0.8, centre * 1.2
+        r = [n for d, n in real_cars if lo <= d < hi]
+        s = [n for d, n in synth_cars if lo <= d < hi]
+        rs = ", ".join(map(str, r)) if r else "-"
+        ss = f"{int(np.median(s))} [{len(s)}]" if s else "-"
+        print(f"{f'{lo:.0f}-{hi:.0f}':10s} {rs:>26s} {ss:>24s}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--realism", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    both = not (args.speed or args.realism)
+    if args.speed or both:
+        speed(args.repeats)
+    if args.realism or both:
+        realism()
+
+
+if __name__ == "__main__":
+    main()
