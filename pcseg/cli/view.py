@@ -1,0 +1,94 @@
+"""``pcseg view FILE``: show a labeled cloud in an Open3D window, or render it to PNG headlessly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+MODES = ("gt", "pred", "errors", "intensity", "height", "rgb", "compare")
+
+
+def _color(text: str):
+    from pcseg.errors import PcsegValueError
+
+    named = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128)}
+    if text.lower() in named:
+        return named[text.lower()]
+    try:
+        rgb = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise PcsegValueError(f"--background must be white, black, grey or R,G,B in 0..255, got {text!r}")
+    return rgb
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("path", help="a point cloud file, or a sequence folder (velodyne/, labels/, predictions/) "
+                        "or folder of point files to step through")
+    parser.add_argument("--labels", help="ground-truth label file (a folder when PATH is a folder)")
+    parser.add_argument("--pred", help="predicted label file (a folder when PATH is a folder)")
+    parser.add_argument("--label-map", default=None,
+                        help="built-in label map name or YAML (default: semantickitti when labels are shown)")
+    parser.add_argument("--label-ids", choices=("raw", "train"), default="raw",
+                        help="--labels hold raw ids as stored (default) or train ids")
+    parser.add_argument("--pred-ids", choices=("raw", "train"), default="raw",
+                        help="--pred holds raw ids as stored (default) or train ids")
+    parser.add_argument("--png", metavar="OUT",
+                        help="render headlessly to this PNG instead of opening a window (a folder: one PNG per scan)")
+    parser.add_argument("--mode", choices=MODES, default=None,
+                        help="colours: gt, pred, errors, intensity, height, rgb; compare = gt | pred | errors "
+                        "side by side (--png only; default there when labels and pred are given)")
+    parser.add_argument("--view", choices=("perspective", "bev"), default="perspective", help="camera preset for --png")
+    parser.add_argument("--width", type=int, default=960, help="render width in pixels (per panel for compare)")
+    parser.add_argument("--height", type=int, default=600, help="render height in pixels")
+    parser.add_argument("--point-size", type=float, default=2.0, help="point size in pixels")
+    parser.add_argument("--background", default="white", help="white, black, grey or R,G,B")
+    parser.add_argument("--scan", type=int, default=0, help="index of the scan to start at (folders)")
+    parser.add_argument("--backend", choices=("auto", "open3d", "numpy"), default="auto",
+                        help="--png renderer: Open3D offscreen, the numpy splat, or auto (Open3D, numpy if it fails)")
+
+
+def run(args) -> int:
+    from pcseg.errors import PcsegValueError
+    from pcseg.io import LabelMap
+    from pcseg.viz.scans import find_scans
+
+    background = _color(args.background)
+    scans = find_scans(args.path, args.labels, args.pred, args.label_ids, args.pred_ids)
+    has_ids = any(s.labels is not None or s.pred is not None for s in scans)
+    label_map = LabelMap.load(args.label_map) if args.label_map else (
+        LabelMap.builtin("semantickitti") if has_ids else None)
+    if not 0 <= args.scan < len(scans):
+        raise PcsegValueError(f"--scan {args.scan} is outside 0..{len(scans) - 1} ({len(scans)} scans in {args.path})")
+    if args.png is None:
+        if args.mode == "compare":
+            raise PcsegValueError("--mode compare is for --png; in the window switch modes with the actions")
+        from pcseg.viz.window import show
+
+        show(scans=scans, label_map=label_map, start=args.scan, mode=args.mode, point_size=args.point_size,
+             background=background, width=max(args.width, 640), height=max(args.height, 480))
+        return 0
+
+    out = Path(args.png)
+    many = Path(args.path).is_dir() and out.suffix.lower() != ".png"
+    targets = scans if many else [scans[args.scan]]
+    for scan in targets:
+        path = out / f"{scan.name}.png" if many else out
+        _render_scan(scan, label_map, args, background, path)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _render_scan(scan, label_map, args, background, path) -> None:
+    from pcseg.viz import render, render_comparison, save_png
+
+    cloud, labels, pred = scan.load(label_map)
+    mode = args.mode or ("compare" if labels is not None and pred is not None else None)
+    common = dict(label_map=label_map, view=args.view, point_size=args.point_size, background=background,
+                  backend=args.backend, caption=scan.name)
+    if mode == "compare":
+        image = render_comparison(cloud, labels, pred, panel_width=args.width, panel_height=args.height, **common)
+    else:
+        image = render(cloud, labels, pred, mode=mode, width=args.width, height=args.height, **common)
+    save_png(image, path)
