@@ -170,7 +170,12 @@ class _Builder:
         height = r.uniform(3.0, 4.0) if with_sign else r.uniform(5.0, 9.0)
         radius = r.uniform(0.05, 0.08) if with_sign else r.uniform(0.08, 0.16)
         self.scene.add_cylinder(x, y, 0.0, height, radius, POLE, 0, r.uniform(0.25, 0.5))
-        if with_sign:
+        if with_sign and r.random() < 0.25:  # a direction board on two posts
+            width, tall = r.uniform(1.5, 2.5), r.uniform(0.8, 1.4)
+            self.scene.add_cylinder(x + width * 0.4, y, 0.0, height, radius, POLE, 0, r.uniform(0.25, 0.5))
+            self.scene.add_box([x + width * 0.2, y, height - tall / 2], [width, 0.05, tall], r.normal(0, 0.05),
+                               TRAFFIC_SIGN, 0, r.uniform(0.75, 0.95))
+        elif with_sign:
             size = r.uniform(0.6, 1.2)
             n_signs = 1 + int(r.random() < 0.3)
             for k in range(n_signs):
@@ -315,6 +320,8 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                         b.car(x, y, rng.choice([0.0, np.pi]) + rng.normal(0, 0.05))
                     elif rng.random() < 0.15:
                         b.truck(x, y, rng.normal(0, 0.03))
+                    elif rng.random() < 0.05:  # a parked bus, trailer or camper
+                        x += b.other_vehicle(x + 4.0, y, rng.normal(0, 0.03))
                 x += rng.uniform(5.2, 6.5) + (rng.exponential(8.0) if rng.random() < 0.3 else 0.0)
         # poles and signs at the curb, trees in pits at the curb or on the terrain strip
         x = x_min + rng.uniform(0, 10)
@@ -389,6 +396,18 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                     b.tree(x + rng.uniform(0, width), side * (lateral + rng.uniform(0, 15.0)))
                 b.bushes(x, x + width, side * (lateral - 2.0), 4.0)
             x += width + rng.uniform(5.0, 40.0)
+    # cyclists and motorcyclists at the kerb side of the outer lanes
+    for direction in (-1, 1):
+        for _ in range(rng.poisson(4.0)):
+            x = rng.uniform(x_min, x_max)
+            y = direction * (road_half - rng.uniform(0.6, 1.0))
+            if blocked(x, 2) or ego_lane(x, y, 1.5):
+                continue
+            yaw = (0.0 if direction < 0 else np.pi) + rng.normal(0, 0.05)
+            if rng.random() < 0.6:
+                b.rider(x, y, yaw, BICYCLIST, BICYCLE, motor=False, ridden=True)
+            else:
+                b.rider(x, y, yaw, MOTORCYCLIST, MOTORCYCLE, motor=True, ridden=True)
     # a few pedestrians crossing or walking at the road's edge
     for _ in range(rng.poisson(1.0)):
         x, y = rng.uniform(x_min, x_max), rng.uniform(-road_half, road_half)
