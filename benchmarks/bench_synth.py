@@ -6,7 +6,8 @@
 
 Speed: wall time per scan/frame (best and median of several runs; the machine may be shared).
 Realism: points per scan, range histogram, class fractions, and points per car at 10/20/40 m
-for synthetic HDL-64 scans next to the real SemanticKITTI scans.
+for synthetic HDL-64 scans next to the real SemanticKITTI scans; valid depth and depth
+percentiles of synthetic RGB-D frames next to the real TUM frame.
 """
 
 from __future__ import annotations
@@ -127,6 +128,26 @@ def realism(n_synth: int = 12) -> None:
         print(f"{f'{lo:.0f}-{hi:.0f}':10s} {rs:>26s} {ss:>24s}")
 
 
+def realism_rgbd(n_frames: int = 8) -> None:
+    """Valid-depth fraction and depth percentiles: synthetic frames next to the real TUM frame."""
+    from PIL import Image
+
+    from pcseg.synth.indoor import depth_frame
+
+    tum = SHARED / "rgbd" / "TUM_depth.png"
+    print("\nRGB-D: valid-depth fraction and depth percentiles (m)")
+    print(f"{'frame':24s} {'valid':>6s} {'p5':>6s} {'p50':>6s} {'p95':>6s}")
+    rows = []
+    if tum.exists():
+        rows.append(("TUM (real, 5000/m)", np.array(Image.open(tum)).astype(np.float64) / 5000.0))
+    for seed in range(n_frames):
+        rows.append((f"synth seed {seed}", depth_frame(seed).depth / 1000.0))
+    for name, z in rows:
+        valid = z > 0
+        p5, p50, p95 = np.percentile(z[valid], [5, 50, 95])
+        print(f"{name:24s} {valid.mean():6.3f} {p5:6.2f} {p50:6.2f} {p95:6.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true")
@@ -138,6 +159,7 @@ def main():
         speed(args.repeats)
     if args.realism or both:
         realism()
+        realism_rgbd()
 
 
 if __name__ == "__main__":
