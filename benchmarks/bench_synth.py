@@ -47,6 +47,13 @@ def speed(repeats: int = 5) -> None:
     for sensor in ("vlp32", "vlp16"):
         best, med, cloud = timed(lambda: lidar_scan(0, sensor=sensor), repeats)
         print(f"{f'lidar_scan(seed=0, {sensor})':44s} {best:8.3f} {med:9.3f} {len(cloud):9d}")
+    import tempfile
+
+    from pcseg.synth.writer import write_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        best, med, _ = timed(lambda: write_dataset(tmp, ("00",), 10, seed=0, progress=False), max(2, repeats // 2))
+    print(f"{'write_dataset 10 hdl64 scans, per scan':44s} {best / 10:8.3f} {med / 10:9.3f} {'':>9s}")
     best, med, frame = timed(lambda: depth_frame(0), max(2, repeats // 2))
     print(f"{'depth_frame(seed=0) 640x480 incl. room':44s} {best:8.3f} {med:9.3f} {int((frame.depth > 0).sum()):9d}")
 
