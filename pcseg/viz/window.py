@@ -42,6 +42,9 @@ class ViewerWindow:
         self.vis.set_background(np.r_[np.asarray(background, dtype=np.float64) / 255.0, 1.0], None)
         self.vis.show_skybox(False)
         self.vis.show_axes = False
+        # label views must show the label colours: no tone mapping, no anti-aliasing blends
+        self.vis.scene.view.set_post_processing(False)
+        self.vis.scene.view.set_antialiasing(False)
         for mode_name in C.MODES:
             self.vis.add_action(f"Colour: {mode_name}", lambda _vis, m=mode_name: self.set_mode(m))
         self.vis.add_action("Previous scan", lambda _vis: self.step(-1))
