@@ -100,3 +100,14 @@ def test_bad_arguments(tmp_path):
         write_dataset(tmp_path, scans_per_sequence=0, progress=False)
     with pytest.raises(PcsegValueError, match="sensor"):
         write_dataset(tmp_path, scans_per_sequence=1, sensor="kinect", progress=False)
+
+
+def test_semantickitti_dataset_reads_the_written_layout(dataset):
+    """pcseg's SemanticKITTI dataset loads the synthetic sequences unchanged, all labels real classes."""
+    from pcseg.datasets.semantickitti import SemanticKITTIDataset
+    from pcseg.io import LabelMap
+
+    data = SemanticKITTIDataset(dataset, ["00", "07"], LabelMap.builtin("semantickitti"), ["xyz", "intensity"])
+    assert len(data.items) == 6
+    cloud = data.load_cloud(4)
+    assert len(cloud) > 10_000 and np.all(cloud.labels > 0)
