@@ -254,7 +254,7 @@ class Trainer:
                 raise CheckpointError(f"--resume: no checkpoint at {last} (train.out_dir)")
             self.load_state(last)
             self.log(f"resumed from {last}: epoch {self.epoch}, step {self.step}")
-        elif self.rank == 0 and (self.out_dir / "last.pt").exists():
+        elif (self.out_dir / "last.pt").exists():
             raise CheckpointError(f"{self.out_dir / 'last.pt'} exists: pass --resume to continue it, or choose "
                                   f"another train.out_dir (nothing was overwritten)")
         if self.rank == 0:
