@@ -77,3 +77,27 @@ def test_render_comparison_open3d(scan):
     grey = (errors == CORRECT_GREY).all(-1).sum()
     red = (errors == WRONG_RED).all(-1).sum()
     assert 0.03 < red / (red + grey) < 0.4  # ~15% of points are wrong; pixels roughly follow
+
+
+def test_renderers_of_several_sizes_can_come_and_go():
+    # Open3D aborts the process when a renderer dies while another exists: run it in a child
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, numpy as np\n"
+        "from pcseg.viz.render import Renderer\n"
+        "from pcseg.viz.camera import preset\n"
+        "xyz = np.random.default_rng(0).random((500, 3)).astype(np.float32) * 10\n"
+        "cols = np.full((500, 3), 200, np.uint8)\n"
+        "cam = preset(xyz, 'perspective', 1.5)\n"
+        "a = Renderer(96, 64, backend='open3d')\n"
+        "b = Renderer(64, 48, backend='open3d')\n"
+        "for r in (a, b, a):\n"
+        "    img = r.render(xyz, cols, cam)\n"
+        "    assert img.shape == (r.height, r.width, 3) and (img == 200).all(-1).any()\n"
+        "del a, b; gc.collect()\n"
+        "Renderer(80, 60, backend='open3d').render(xyz, cols, cam)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]

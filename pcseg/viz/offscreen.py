@@ -2,45 +2,69 @@
 
 Label colours come out exactly: unlit material, post-processing (tone mapping, FXAA) and
 anti-aliasing off, so every covered pixel holds the colour of one point.
+
+Open3D aborts the whole process (Filament ``PreconditionPanic``) when an OffscreenRenderer is
+destroyed while another one exists, so this module keeps at most one alive: the renderer of the
+last size asked for, reused by every :class:`OffscreenScene` of that size and replaced (the old
+one destroyed first) when another size is needed.
 """
 
 from __future__ import annotations
+
+import gc
 
 import numpy as np
 
 from pcseg.viz.camera import Camera
 
+_live = {"size": None, "renderer": None}  # the one OffscreenRenderer of this process (see above)
+
+
+def _renderer(width: int, height: int):
+    import open3d as o3d
+    import open3d.visualization.rendering as rendering
+
+    if _live["size"] != (width, height):
+        old = _live["renderer"]
+        if old is not None:
+            old.scene.clear_geometry()
+            _live["renderer"] = _live["size"] = None
+            del old
+            gc.collect()  # make sure the old renderer is gone before the next one is created
+        o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+        renderer = rendering.OffscreenRenderer(width, height)
+        renderer.scene.view.set_post_processing(False)
+        renderer.scene.view.set_antialiasing(False)
+        _live["renderer"], _live["size"] = renderer, (width, height)
+    return _live["renderer"]
+
 
 class OffscreenScene:
-    """One Open3D offscreen renderer of ``width`` x ``height`` pixels, reused across renders
-    (creating a renderer costs about a second). ``background``: uint8 RGB."""
+    """Renders points into ``width`` x ``height`` images with Open3D. ``background``: uint8 RGB.
+
+    Creating the process's renderer costs about a second; scenes of the same size share it."""
 
     def __init__(self, width: int, height: int, background=(255, 255, 255)):
         import open3d as o3d
         import open3d.visualization.rendering as rendering
 
-        o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
-        self._o3d = o3d
-        self._rendering = rendering
+        self._o3d, self._rendering = o3d, rendering
         self.width, self.height = int(width), int(height)
-        self.renderer = rendering.OffscreenRenderer(self.width, self.height)
-        bg = [c / 255.0 for c in background] + [1.0]
-        scene = self.renderer.scene
-        scene.set_background(bg)
-        scene.view.set_post_processing(False)
-        scene.view.set_antialiasing(False)
-        scene.show_axes(False)
+        self.background = [c / 255.0 for c in background] + [1.0]
+        _renderer(self.width, self.height)  # fail here, not at the first render, if Open3D cannot render
 
     def render(self, xyz: np.ndarray, colors: np.ndarray, camera: Camera, point_size: float = 2.0) -> np.ndarray:
         """uint8 (height, width, 3) image of points ``xyz`` float (N, 3) coloured ``colors``
         uint8 (N, 3), seen by ``camera``; ``point_size`` in pixels."""
         o3d, rendering = self._o3d, self._rendering
+        renderer = _renderer(self.width, self.height)
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(xyz, dtype=np.float64)))
         cloud.colors = o3d.utility.Vector3dVector(np.asarray(colors, dtype=np.float64) / 255.0)
         material = rendering.MaterialRecord()
         material.shader = "defaultUnlit"
         material.point_size = float(point_size)
-        scene = self.renderer.scene
+        scene = renderer.scene
+        scene.set_background(self.background)
         scene.clear_geometry()
         scene.add_geometry("points", cloud, material)
         cam = scene.camera
@@ -52,8 +76,8 @@ class OffscreenScene:
             cam.set_projection(camera.fov_deg, self.width / self.height, camera.near, camera.far,
                                rendering.Camera.FovType.Vertical)
         cam.look_at(list(camera.center), list(camera.eye), list(camera.up))
-        image = np.asarray(self.renderer.render_to_image())
+        try:
+            image = np.asarray(renderer.render_to_image())
+        finally:
+            scene.clear_geometry()
         return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
-
-    def close(self) -> None:
-        self.renderer = None
