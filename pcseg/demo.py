@@ -158,10 +158,14 @@ def run_demo(
 
 
 def _render_scan(scan: DemoScan, label_map, out: Path) -> Path:
-    from pcseg.viz import render_comparison, save_png
+    """ground truth | prediction | errors when the scan has ground truth, else the prediction."""
+    from pcseg.viz import render, render_comparison, save_png
 
-    image = render_comparison(scan.cloud, scan.target, scan.pred, label_map, title=scan.name)
-    return save_png(image, out / f"{scan.name}_comparison.png")
+    if scan.target is not None:
+        image = render_comparison(scan.cloud, scan.target, scan.pred, label_map=label_map)
+        return save_png(image, out / f"{scan.name}_comparison.png")
+    image = render(scan.cloud, pred=scan.pred, label_map=label_map)
+    return save_png(image, out / f"{scan.name}_prediction.png")
 
 
 def _write_reports(result: DemoResult, model: str, out: Path) -> list[Path]:
