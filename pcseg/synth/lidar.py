@@ -93,6 +93,11 @@ def scan_scene(scene: Scene, model: SensorModel, position, yaw: float, rng: np.r
     refl = np.empty(len(t))
     labels[on_ground] = scene.ground_label(world[on_ground, 0], world[on_ground, 1])
     refl[on_ground] = scene.ground_reflectivity(world[on_ground, 0], world[on_ground, 1])
+    if scene.ground_roughness is not None and on_ground.any():
+        # a rough layer (grass): the ray stops a random height above the plane, i.e. earlier
+        rise = scene.ground_roughness(world[on_ground, 0], world[on_ground, 1]) * rng.random(int(on_ground.sum()))
+        t_ground = t[on_ground] - rise / np.maximum(-dirs[on_ground, 2], 0.05)
+        t[on_ground] = np.maximum(t_ground, 0.5 * t[on_ground])
     if len(scene):
         ids = solid[~on_ground]
         labels[~on_ground] = np.asarray(scene.labels, dtype=np.int64)[ids]

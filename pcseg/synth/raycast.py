@@ -27,11 +27,14 @@ class Scene:
     Every solid carries ``label`` (SemanticKITTI raw id, or any int id), ``instance`` (0 for stuff),
     ``reflectivity`` in [0, 1] and ``porosity`` in [0, 1) (probability a ray passes through, for
     foliage). ``ground_label(x, y) -> int64 labels`` names what the ground plane is at each point;
-    ``ground_reflectivity(x, y) -> float`` its reflectivity (road markings are brighter).
+    ``ground_reflectivity(x, y) -> float`` its reflectivity (road markings are brighter);
+    optional ``ground_roughness(x, y) -> metres``: returns come from up to that height above the
+    plane (grass), drawn per ray.
     """
 
     ground_label: object = None
     ground_reflectivity: object = None
+    ground_roughness: object = None
     kinds: list = field(default_factory=list)
     params: list = field(default_factory=list)  # per solid: dict of geometry
     labels: list = field(default_factory=list)

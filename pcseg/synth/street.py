@@ -71,15 +71,20 @@ def _ground_functions(layout: StreetLayout):
 
     def reflectivity(x, y):
         x, y = np.asarray(x), np.asarray(y)
-        refl = np.full(x.shape, 0.25)
-        refl[np.abs(y) >= layout.road_half_width] = 0.32
+        kind = label(x, y)
+        # asphalt is darker than grass (KITTI medians: road 0.20, terrain 0.34)
+        refl = np.select([kind == ROAD, kind == PARKING], [0.22, 0.27], 0.40)
         # dashed centre line and solid edge lines: retro-reflective paint
         centre = (np.abs(y) < 0.08) & ((x % 6.0) < 3.0)
         edge = np.abs(np.abs(y) - (layout.road_half_width - 0.25)) < 0.08
         refl[(centre | edge) & ~layout.in_cross_street(x)] = 0.75
         return refl
 
-    return label, reflectivity
+    def roughness(x, y):
+        # grass: rays stop up to this many metres above the ground plane; paved ground is smooth
+        return np.where(label(x, y) == TERRAIN, 0.12, 0.0)
+
+    return label, reflectivity, roughness
 
 
 class _Builder:
@@ -244,8 +249,8 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
         cross_half_width=float(rng.uniform(3.5, 6.0)),
         x_min=float(x_min), x_max=float(x_max),
     )
-    label_fn, refl_fn = _ground_functions(layout)
-    scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn)
+    label_fn, refl_fn, rough_fn = _ground_functions(layout)
+    scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn, ground_roughness=rough_fn)
     b = _Builder(rng, scene, layout)
     lanes = max(1, int(road_half // 3.2))  # lanes per direction
     lane_w = road_half / lanes
