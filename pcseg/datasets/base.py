@@ -26,6 +26,8 @@ class ScanDataset(Dataset):
         training: apply augmentations, voxel subsampling and ``num_points`` sampling.
         num_points: training scans are sampled to exactly this many points (PointNet++), or None.
         voxel_size: training scans keep one random point per voxel of this edge (m), or None.
+        block_size: training samples are the points of a random square xy block of this edge (m)
+            centred on a random point (PointNet++ on indoor rooms), or None.
         augment: dict of augmentation settings (see ``pcseg.engine.config.AUGMENT_DEFAULTS``).
         seed: base seed of the per-sample generators.
         max_eval_points: evaluation scans larger than this are randomly subsampled, or None.
@@ -33,13 +35,14 @@ class ScanDataset(Dataset):
     """
 
     def __init__(self, label_map, features, *, training=False, num_points=None, voxel_size=None,
-                 augment=None, seed=0, max_eval_points=None, cache=False):
+                 block_size=None, augment=None, seed=0, max_eval_points=None, cache=False):
         self.label_map = label_map
         self.features = list(features)
         self.in_channels = feature_width(self.features)
         self.training = training
         self.num_points = num_points
         self.voxel_size = voxel_size
+        self.block_size = block_size
         self.augment = dict(augment or {})
         self.seed = int(seed)
         self.max_eval_points = max_eval_points
@@ -112,6 +115,8 @@ class ScanDataset(Dataset):
                 feats_source = _mix(cloud, self.cloud(other), int(aug.get("scan_mix_bands", 6)), rng)
                 xyz, labels = feats_source.xyz, feats_source.labels
                 rows = np.arange(len(xyz), dtype=np.int64)
+            if self.block_size:
+                rows = rows[T.block_crop(xyz[rows], self.block_size, rng)]
             if aug.get("dropout", 0.0) > 0:
                 rows = rows[T.dropout_index(len(rows), aug["dropout"], rng)]
             if self.voxel_size:

@@ -85,3 +85,11 @@ def sample_points(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
         return np.sort(rng.choice(n, size=count, replace=False)).astype(np.int64)
     extra = rng.choice(n, size=count - n, replace=True)
     return np.concatenate([np.arange(n), extra]).astype(np.int64)
+
+
+def block_crop(xyz: np.ndarray, block_size: float, rng: np.random.Generator) -> np.ndarray:
+    """int64 indices of the points inside a ``block_size`` x ``block_size`` m square (in x, y,
+    all heights) centred on a random point of the cloud."""
+    center = xyz[rng.integers(0, len(xyz)), :2]
+    inside = np.all(np.abs(xyz[:, :2] - center) <= block_size / 2, axis=1)
+    return np.flatnonzero(inside).astype(np.int64)

@@ -84,6 +84,7 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
         label_map=label_map, features=ds["features"], training=training,
         num_points=ds["num_points"] if training else None,
         voxel_size=ds["voxel_size"] if training else None,
+        block_size=ds["block_size"] if training else None,
         augment=ds["augment"] if training else None,
         seed=config["train"]["seed"], max_eval_points=None if training else ds["max_eval_points"],
     )

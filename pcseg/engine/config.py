@@ -40,6 +40,7 @@ DEFAULTS = {
         "features": ["xyz", "intensity"],  # per-point input channels, in order
         "num_points": None,  # sample exactly this many points per training scan (PointNet++)
         "voxel_size": None,  # keep one random point per voxel of this size when training (m)
+        "block_size": None,  # training samples are random square xy blocks of this edge (m), or null
         "max_eval_points": None,  # cap points per scan at evaluation (random subset), or null
         "sensor": "hdl64",  # synthetic scans: simulated sensor
         "seed": 0,  # synthetic scans: base seed
