@@ -41,6 +41,9 @@ SCRIPT = textwrap.dedent('''
     report["errors"] = {"names": list(win.geometry_names)}
     win.step(+1); tick()
     report["second"] = {"names": list(win.geometry_names), "title": win.vis.title, "index": win.index}
+    win.show_legend(); tick()
+    report["legend"] = [text for _, text in win.legend_rows()]
+    win.vis.close_dialog(); tick()
     win.set_mode("gt"); tick()
     win.vis.export_current_image(str(out / "window.png"))
     for _ in range(400):
@@ -73,6 +76,7 @@ def test_window_under_xvfb(tmp_path):
     assert report["errors"]["names"] == ["correct (700 points)", "wrong (100 points)"]
     assert report["second"]["index"] == 1 and "(2/2)" in report["second"]["title"]
     assert "mIoU 100.00%" in report["second"]["title"]
+    assert report["legend"] == ["correct", "wrong", "not scored"]  # the legend dialog of errors mode
     # what the window showed: white background and the two class colours, exactly
     from PIL import Image
 

@@ -49,6 +49,7 @@ class ViewerWindow:
             self.vis.add_action(f"Colour: {mode_name}", lambda _vis, m=mode_name: self.set_mode(m))
         self.vis.add_action("Previous scan", lambda _vis: self.step(-1))
         self.vis.add_action("Next scan", lambda _vis: self.step(+1))
+        self.vis.add_action("Legend and IoU", lambda _vis: self.show_legend())
         self.vis.add_action("Print IoU table", lambda _vis: print(self.table_text()))
         self.load(self.index, reset_camera=True)
 
@@ -66,7 +67,10 @@ class ViewerWindow:
         self.mode = self.requested_mode if self._mode_ok(self.requested_mode) else default_mode(self.data)
         self._rebuild()
         if reset_camera:
-            self.vis.reset_camera_to_default()
+            from pcseg.viz.camera import preset
+
+            cam = preset(self.data.xyz, "perspective", 1.6)  # the same framing as the PNG renders
+            self.vis.setup_camera(cam.fov_deg, list(cam.center), list(cam.eye), list(cam.up))
 
     def step(self, delta: int) -> None:
         """Next (+1) or previous (-1) scan, keeping the colour mode when the scan has it."""
@@ -140,6 +144,37 @@ class ViewerWindow:
         miou = f"mIoU {100 * self.cm.miou():.2f}%" if self.cm is not None else "no prediction to score"
         self.vis.title = f"{self.base_title} - {self.name} ({self.index + 1}/{len(self.scans)}) - {self.mode} - {miou}"
         self.vis.post_redraw()
+
+    def legend_rows(self) -> list:
+        """[(rgb, text)] of the current mode: class colours with IoU, or the error colours."""
+        if self.mode in ("gt", "pred"):
+            return class_entries(self.data, self.cm)
+        if self.mode == "errors":
+            return error_entries()
+        return []
+
+    def show_legend(self) -> None:
+        """A dialog with a colour swatch per row of :meth:`legend_rows`, and mIoU."""
+        gui = self._o3d.visualization.gui
+        em = self.vis.scaling * 10  # font-relative spacing, as Open3D's own panels use
+        dialog = gui.Dialog("Legend")
+        column = gui.Vert(int(0.25 * em), gui.Margins(int(em), int(em), int(em), int(em)))
+        header = f"{self.name}: {self.mode}"
+        if self.cm is not None:
+            header += f"   mIoU {100 * self.cm.miou():.2f}%   OA {100 * self.cm.accuracy():.2f}%"
+        column.add_child(gui.Label(header))
+        for rgb, text in self.legend_rows():
+            row = gui.Horiz(int(0.5 * em))
+            swatch = gui.Label("#####")  # ASCII: Open3D's GUI font has no block glyphs
+            swatch.text_color = gui.Color(*(c / 255.0 for c in rgb))
+            row.add_child(swatch)
+            row.add_child(gui.Label(text))
+            column.add_child(row)
+        ok = gui.Button("Close")
+        ok.set_on_clicked(self.vis.close_dialog)
+        column.add_child(ok)
+        dialog.add_child(column)
+        self.vis.show_dialog(dialog)
 
     def table_text(self) -> str:
         """The per-class IoU table of the current scan (or a note when it cannot be scored)."""
