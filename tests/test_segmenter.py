@@ -60,6 +60,18 @@ def test_chunked_inference_equals_one_pass_for_a_per_point_model(tmp_path):
     np.testing.assert_allclose(whole, torch.softmax(logits, 1).numpy(), atol=1e-6)
 
 
+def test_sampled_inference_equals_one_pass_for_a_per_point_model(tmp_path):
+    # point models trained on num_points samples are run in pieces of that size; for a model
+    # whose outputs depend on each point alone the pieces must not change anything
+    seg = Segmenter.from_checkpoint(_checkpoint(tmp_path, context=False))
+    rng = np.random.default_rng(2)
+    cloud = PointCloud(xyz=rng.uniform(-30, 30, (3000, 3)).astype(np.float32),
+                       intensity=rng.random(3000).astype(np.float32))
+    whole = seg.predict_proba(cloud)
+    seg.num_points = 256
+    np.testing.assert_allclose(seg.predict_proba(cloud), whole, atol=1e-5)
+
+
 def test_tta_is_exact_for_rotation_invariant_features(tmp_path):
     seg = Segmenter.from_checkpoint(_checkpoint(tmp_path, features=("intensity", "range")))
     rng = np.random.default_rng(1)

@@ -41,7 +41,9 @@ def run(args) -> int:
         raise PcsegValueError(f"--device {args.device}: CUDA is not available")
     device = torch.device(args.device)
     dataset = build_dataset(config, args.split, label_map, training=False)
-    cm = evaluate_model(model.to(device), dataset, label_map, device, progress=True)
+    trained = payload["config"]["dataset"]
+    cm = evaluate_model(model.to(device), dataset, label_map, device, progress=True,
+                        num_points=trained["num_points"], block_size=trained.get("block_size"))
     print(f"{config['dataset']['name']} {args.split} split ({len(dataset)} scans), checkpoint {args.checkpoint}")
     print(cm.table())
     print(f"mIoU {cm.miou() * 100:.2f}%   accuracy {cm.accuracy() * 100:.2f}%")

@@ -29,9 +29,13 @@ class Segmenter:
         max_points: clouds with more points are split into spatial chunks of at most this many
             core points, each run with ``chunk_margin`` metres of neighbouring context.
         chunk_margin: context margin in metres around each chunk.
+        num_points, block_size: how a point model was fed in training (``dataset.num_points``,
+            ``dataset.block_size``); clouds are then run in random pieces of ``num_points``
+            points (see :mod:`pcseg.engine.inference`). None for voxel models.
     """
 
-    def __init__(self, model, label_map, features, device="cpu", tta=0, max_points=400_000, chunk_margin=2.0):
+    def __init__(self, model, label_map, features, device="cpu", tta=0, max_points=400_000, chunk_margin=2.0,
+                 num_points=None, block_size=None):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.label_map = label_map
@@ -39,6 +43,8 @@ class Segmenter:
         self.tta = int(tta or 0)
         self.max_points = int(max_points)
         self.chunk_margin = float(chunk_margin)
+        self.num_points = num_points
+        self.block_size = block_size
         self.config: dict = {}
 
     @classmethod
@@ -51,7 +57,10 @@ class Segmenter:
             raise PcsegValueError(f"device {device!r} requested but CUDA is not available")
         payload = load_checkpoint(path, map_location="cpu")
         model, label_map = model_from_checkpoint(payload, source=str(path))
-        seg = cls(model, label_map, payload["config"]["dataset"]["features"], device=device, **options)
+        trained = payload["config"]["dataset"]
+        options.setdefault("num_points", trained.get("num_points"))
+        options.setdefault("block_size", trained.get("block_size"))
+        seg = cls(model, label_map, trained["features"], device=device, **options)
         seg.config = payload["config"]
         seg.checkpoint_metrics = payload.get("metrics") or {}
         return seg
@@ -137,7 +146,7 @@ class Segmenter:
     @torch.no_grad()
     def _proba_tta(self, cloud) -> np.ndarray:
         from pcseg.datasets.features import build_features
-        from pcseg.engine.trainer import mask_ignored
+        from pcseg.engine.inference import predict_proba
 
         views = [(0.0, False)]
         if self.tta > 1:
@@ -149,12 +158,13 @@ class Segmenter:
             if flip:
                 xyz = xyz * np.array([1, -1, 1], dtype=np.float32)
             feats = build_features(xyz.astype(np.float32), cloud, self.features)
-            logits = self.model.forward_ragged(
+            proba = predict_proba(
+                self.model,
                 torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32)).to(self.device),
                 torch.from_numpy(feats).to(self.device),
                 torch.tensor([len(xyz)], dtype=torch.int64, device=self.device),
+                self.label_map.ignore_index, self.num_points, self.block_size,
             )
-            proba = torch.softmax(mask_ignored(logits.float(), self.label_map.ignore_index), dim=1)
             total = proba if total is None else total + proba
         return (total / len(views)).cpu().numpy().astype(np.float32)
 

@@ -337,13 +337,18 @@ class Trainer:
         summed over processes."""
         return evaluate_model(self.model, dataset if dataset is not None else self.val_set, self.label_map,
                               self.device, self.tcfg["val_batch_size"], rank=self.rank, world=self.world,
-                              amp_dtype=self.amp_dtype, progress=self.tcfg["progress"] and self.rank == 0)
+                              amp_dtype=self.amp_dtype, progress=self.tcfg["progress"] and self.rank == 0,
+                              num_points=self.config["dataset"]["num_points"],
+                              block_size=self.config["dataset"]["block_size"])
 
 
 @torch.no_grad()
-def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, world=1, amp_dtype=None, progress=False):
+def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, world=1, amp_dtype=None, progress=False,
+                   num_points=None, block_size=None):
     """Run ``model`` over ``dataset`` (no augmentation) and return a
-    :class:`pcseg.metrics.ConfusionMatrix` all-reduced over processes."""
+    :class:`pcseg.metrics.ConfusionMatrix` all-reduced over processes. ``num_points`` /
+    ``block_size``: the training sampling of a point model (see :mod:`pcseg.engine.inference`)."""
+    from pcseg.engine.inference import predict_proba
     from tqdm import tqdm
 
     from pcseg.datasets import EpochSampler, collate_ragged
@@ -356,10 +361,9 @@ def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, worl
     was_training = model.training
     model.eval()
     for batch in tqdm(loader, desc="eval", disable=not progress, leave=False, dynamic_ncols=True):
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model.forward_ragged(batch["xyz"].to(device), batch["feats"].to(device),
-                                          batch["offsets"].to(device))
-        pred = mask_ignored(logits.float(), label_map.ignore_index).argmax(1).cpu()
+        proba = predict_proba(model, batch["xyz"].to(device), batch["feats"].to(device), batch["offsets"].to(device),
+                              label_map.ignore_index, num_points, block_size, amp_dtype)
+        pred = proba.argmax(1).cpu()
         labels = batch["labels"]
         keep = labels >= 0
         cm.update(pred[keep], labels[keep])
@@ -367,14 +371,6 @@ def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, worl
     if world > 1:
         cm.all_reduce()
     return cm
-
-
-def mask_ignored(logits: torch.Tensor, ignore_index) -> torch.Tensor:
-    """Logits (N, C) with ignored classes set to -inf: they are never predicted."""
-    if len(ignore_index) and len(ignore_index) < logits.shape[1]:
-        logits = logits.clone()
-        logits[:, list(ignore_index)] = float("-inf")
-    return logits
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

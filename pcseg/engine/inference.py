@@ -1,0 +1,48 @@
+"""Class probabilities for whole clouds, the way the model was trained.
+
+Voxel models (MinkUNet) see every point in one pass. Point models trained on sampled scans
+(``dataset.num_points``, optionally ``block_size`` blocks) see the density they were trained on
+only if a large cloud is cut into pieces of ``num_points`` points, so for them every cloud goes
+through :func:`pcseg.models.pointnet2_inference.predict_scan` (every point is run once, in
+random pieces; blocks for rooms).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def mask_ignored(logits: torch.Tensor, ignore_index) -> torch.Tensor:
+    """Logits (N, C) with ignored classes set to -inf: they are never predicted."""
+    if len(ignore_index) and len(ignore_index) < logits.shape[1]:
+        logits = logits.clone()
+        logits[:, list(ignore_index)] = float("-inf")
+    return logits
+
+
+@torch.no_grad()
+def predict_proba(model, xyz, feats, offsets, ignore_index=(), num_points=None, block_size=None,
+                  amp_dtype=None) -> torch.Tensor:
+    """float32 (N, C) probabilities (ignored classes 0, rows sum to 1) for a ragged batch.
+
+    xyz (N,3) float32, feats (N,C_in) float32, offsets (B,) int64 on the model's device;
+    ``num_points``/``block_size``: the training sampling of a point model (None: one pass).
+    """
+    device = xyz.device
+    if num_points is None:
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model.forward_ragged(xyz, feats, offsets)
+        return torch.softmax(mask_ignored(logits.float(), ignore_index), dim=1)
+    from pcseg.models.pointnet2_inference import predict_scan
+
+    parts, start = [], 0
+    for end in offsets.tolist():
+        _, proba = predict_scan(model, xyz[start:end], feats[start:end], num_points=int(num_points),
+                                block_size=block_size, device=device)
+        parts.append(proba.to(device))
+        start = end
+    proba = torch.cat(parts).float()
+    if len(ignore_index) and len(ignore_index) < proba.shape[1]:
+        proba[:, list(ignore_index)] = 0.0
+        proba = proba / proba.sum(1, keepdim=True).clamp_min(1e-12)
+    return proba
