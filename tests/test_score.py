@@ -122,3 +122,39 @@ def test_score_bad_input(layout, tmp_path, capsys):
 
     assert main(["score", str(a), str(tmp_path / "missing.label")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_score_boundary_radius(layout, capsys):
+    from scipy.spatial.distance import cdist
+
+    root, _, _ = layout
+    rng = np.random.default_rng(7)
+    lut, _ = learning_map_lut()
+    pred_all, gt_all = [], []
+    for seq in ("00", "08"):
+        for scan in range(2):
+            gt_path = root / "gt" / "sequences" / seq / "labels" / f"{scan:06d}.label"
+            pred_path = root / "pred" / "sequences" / seq / "predictions" / f"{scan:06d}.label"
+            gt = lut[np.fromfile(gt_path, dtype=np.uint32) & 0xFFFF]
+            pred = lut[np.fromfile(pred_path, dtype=np.uint32) & 0xFFFF]
+            xyz = rng.random((len(gt), 3)).astype(np.float32) * 8
+            (root / "gt" / "sequences" / seq / "velodyne").mkdir(exist_ok=True)
+            np.concatenate([xyz, np.zeros((len(gt), 1), np.float32)], axis=1).tofile(
+                root / "gt" / "sequences" / seq / "velodyne" / f"{scan:06d}.bin")
+            # brute force: labeled points with a differently labeled (labeled) point within 0.5 m
+            near = cdist(xyz, xyz) <= 0.5
+            labeled = gt != 0
+            boundary = labeled & (near & (gt[:, None] != gt[None, :]) & labeled[None, :]).any(axis=1)
+            pred_all.append(pred[boundary])
+            gt_all.append(gt[boundary])
+    out = root / "b"
+    assert main(["score", str(root / "pred"), str(root / "gt"), "--boundary-radius", "0.5", "--out", str(out),
+                 "--no-plots"]) == 0
+    assert "boundary (r = 0.5 m" in capsys.readouterr().out
+    b = json.loads((out / "metrics.json").read_text())["boundary"]
+    assert b["points"] == sum(len(g) for g in gt_all)
+    assert b["miou_absent_zero"] == pytest.approx(official_miou(np.concatenate(pred_all), np.concatenate(gt_all)),
+                                                  rel=1e-12)
+    (root / "gt/sequences/08/velodyne/000001.bin").unlink()
+    assert main(["score", str(root / "pred"), str(root / "gt"), "--boundary-radius", "0.5", "--out", str(out)]) == 2
+    assert "000001.bin" in capsys.readouterr().err

@@ -19,6 +19,10 @@ def add_arguments(parser) -> None:
                         help="ground truth holds raw ids (default) or train ids")
     parser.add_argument("--sequences", nargs="+", default=None, metavar="SS",
                         help="only score these sequences (folder layout)")
+    parser.add_argument("--boundary-radius", type=float, default=None, metavar="METRES",
+                        help="also score boundary points: those with a differently labeled ground-truth point "
+                        "within this radius (points from sequences/SS/velodyne/*.bin, or --points)")
+    parser.add_argument("--points", default=None, help="the scan's point file when scoring two files with --boundary-radius")
     parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
 
 
@@ -28,7 +32,7 @@ def run(args) -> int:
 
     label_map = LabelMap.load(args.label_map)
     result = score_files(args.pred, args.gt, label_map, pred_ids=args.pred_ids, gt_ids=args.gt_ids,
-                         sequences=args.sequences)
+                         sequences=args.sequences, boundary_radius=args.boundary_radius, points=args.points)
     cm = result.matrix
     if cm.matrix.sum() == 0:
         from pcseg.errors import PcsegValueError
@@ -36,6 +40,15 @@ def run(args) -> int:
         raise PcsegValueError(f"{args.gt}: every ground-truth point is ignored ({label_map.ignore_index}): nothing to score")
     print(f"scored {len(result.per_scan)} scan(s), label map {label_map.name}")
     print(cm.table())
+    if result.boundary is not None:
+        from pcseg.metrics.scoring import boundary_summary
+
+        b = boundary_summary(result)
+        if b["points"]:
+            print(f"boundary (r = {b['radius_m']} m, {b['points']} points): mIoU {100 * b['miou']:.2f}  "
+                  f"(absent classes as 0: {100 * b['miou_absent_zero']:.2f})  OA {100 * b['accuracy']:.2f}")
+        else:
+            print(f"boundary (r = {b['radius_m']} m): no boundary points")
     extra = {"prediction": str(args.pred), "ground_truth": str(args.gt), "label_map": label_map.name,
              "pred_ids": args.pred_ids, "gt_ids": args.gt_ids}
     written = write_report(result, args.out, extra=extra, plots=not args.no_plots, colors=label_map.colors)

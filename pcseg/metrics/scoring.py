@@ -27,6 +27,8 @@ class ScoreResult:
 
     matrix: ConfusionMatrix
     per_scan: list[dict] = field(default_factory=list)
+    boundary: ConfusionMatrix | None = None  # boundary points only, when a radius was given
+    boundary_radius: float | None = None
 
 
 def _label_files(folder: Path) -> list[Path]:
@@ -96,22 +98,35 @@ def pair_files(pred, gt, sequences=None) -> list[tuple[str, Path, Path]]:
     return [("/".join(filter(None, k)), pred_files[k], v) for k, v in sorted(gt_files.items())]
 
 
+def points_for(gt_path: Path) -> Path:
+    """The scan a SemanticKITTI ground-truth file labels: ``<seq>/velodyne/<stem>.bin``."""
+    return gt_path.parent.parent / "velodyne" / f"{gt_path.stem}.bin"
+
+
 def score_files(pred, gt, label_map, pred_ids: str = "raw", gt_ids: str = "raw", sequences=None,
-                progress=None) -> ScoreResult:
+                progress=None, boundary_radius: float | None = None, points=None) -> ScoreResult:
     """Score prediction label files against ground truth with a :class:`pcseg.io.LabelMap`.
 
     ``pred_ids``/``gt_ids``: ``"raw"`` (ids as SemanticKITTI stores them, mapped with the label
     map's learning_map, as the official evaluator does) or ``"train"`` (already 0..C-1). The
     upper 16 bits of ``.label`` entries (instance ids) are dropped.
+    ``boundary_radius`` (metres): also score boundary points (see
+    :func:`pcseg.metrics.boundary_mask`) into ``result.boundary``; the points come from
+    ``points`` (a point file, two-file mode) or the layout's ``velodyne/<stem>.bin``.
     """
-    from pcseg.io import read_labels
+    from pcseg.io import read_labels, read_points
 
     for name, value in (("pred_ids", pred_ids), ("gt_ids", gt_ids)):
         if value not in ("raw", "train"):
             raise PcsegValueError(f"{name} must be 'raw' or 'train', got {value!r}")
     pairs = pair_files(pred, gt, sequences)
+    if points is not None and len(pairs) != 1:
+        raise PcsegValueError("points names one point file: it only applies when scoring two files")
     total = ConfusionMatrix(label_map.num_classes, label_map.ignore_index, label_map.class_names)
     result = ScoreResult(total)
+    if boundary_radius is not None:
+        result.boundary = ConfusionMatrix(total.num_classes, total.ignore_index, total.class_names)
+        result.boundary_radius = float(boundary_radius)
     for key, pred_path, gt_path in pairs if progress is None else progress(pairs):
         p = read_labels(pred_path)
         t = read_labels(gt_path)
@@ -125,6 +140,13 @@ def score_files(pred, gt, label_map, pred_ids: str = "raw", gt_ids: str = "raw",
         except PcsegValueError as exc:
             raise PcsegValueError(f"{pred_path} vs {gt_path}: {exc}") from None
         total.merge(scan)
+        if result.boundary is not None:
+            from pcseg.metrics.boundary import boundary_confusion
+
+            cloud = read_points(points if points is not None else points_for(gt_path))
+            if len(cloud) != len(t):
+                raise PcsegValueError(f"{cloud.source or 'points'} has {len(cloud)} points but {gt_path} has {len(t)} labels")
+            result.boundary.merge(boundary_confusion(cloud.xyz, p, t, boundary_radius, like=total))
         labeled = int(scan.matrix.sum())
         result.per_scan.append({
             "scan": key,
@@ -136,6 +158,22 @@ def score_files(pred, gt, label_map, pred_ids: str = "raw", gt_ids: str = "raw",
             "accuracy": scan.accuracy() if labeled else None,
         })
     return result
+
+
+def boundary_summary(result: ScoreResult) -> dict:
+    """JSON-ready boundary scores: radius, counted points, mIoU (both conventions), per-class IoU."""
+    bcm = result.boundary
+    points = int(bcm.matrix.sum())
+    summary = {"radius_m": result.boundary_radius, "points": points}
+    if points:
+        iou = bcm.iou()
+        summary.update({
+            "miou": bcm.miou(),
+            "miou_absent_zero": bcm.miou(absent="zero"),
+            "accuracy": bcm.accuracy(),
+            "per_class_iou": {n: (float(v) if np.isfinite(v) else None) for n, v in zip(bcm.class_names, iou)},
+        })
+    return summary
 
 
 def write_json_atomic(data, path) -> Path:
@@ -163,6 +201,8 @@ def write_report(result: ScoreResult, out_dir, extra: dict | None = None, plots:
     out_dir = Path(out_dir)
     cm = result.matrix
     data = {**(extra or {}), **cm.to_dict(), "scans": len(result.per_scan), "per_scan": result.per_scan}
+    if result.boundary is not None:
+        data["boundary"] = boundary_summary(result)
     written = {"metrics": write_json_atomic(data, out_dir / "metrics.json")}
     if plots:
         written["confusion_matrix"] = plot_confusion_matrix(cm, out_dir / "confusion_matrix.png")
