@@ -3,6 +3,7 @@
     python benchmarks/bench_synth.py              # speed table + realism tables
     python benchmarks/bench_synth.py --speed      # speed only
     python benchmarks/bench_synth.py --realism    # realism only (needs ../shared/data)
+    python benchmarks/bench_synth.py --learnability  # a tiny per-point classifier as a sanity check
 
 Speed: wall time per scan/frame (best and median of several runs; the machine may be shared).
 Realism: points per scan, range histogram, class fractions, and points per car at 10/20/40 m
@@ -101,12 +102,17 @@ def realism(n_synth: int = 12) -> None:
             continue
         real.append((path.stem.replace("_points", ""), *_stats(xyz, name_of_train[train])))
 
+    real_intensity = (raw_names((lab & 0xFFFF).astype(np.int64)), pts[:, 3])
     synth = []
     synth_cars = []
+    synth_intensity = ([], [])
     for seed in range(n_synth):
         cloud = lidar_scan(seed)
         synth.append((f"synth seed {seed}", *_stats(cloud.xyz, raw_names(cloud.labels))))
         synth_cars += _cars_by_range(cloud.xyz, cloud.labels, cloud.instance, [10])
+        synth_intensity[0].append(raw_names(cloud.labels))
+        synth_intensity[1].append(cloud.intensity)
+    synth_intensity = (np.concatenate(synth_intensity[0]), np.concatenate(synth_intensity[1]))
 
     print("\npoints per scan and range histogram (fraction of points per range bin, metres)")
     print(f"{'scan':24s} {'points':>8s} " + " ".join(f"{f'{a}-{b}':>6s}" for a, b in zip(RANGE_BINS[:-1], RANGE_BINS[1:])))
@@ -123,6 +129,12 @@ def realism(n_synth: int = 12) -> None:
         r = np.mean([g[3].get(c, 0.0) for g in real])
         s = np.mean([g[3].get(c, 0.0) for g in synth])
         print(f"{c:16s} {r:7.3f} {s:7.3f}")
+
+    print("\nmedian intensity by class (real: kitti 08/000000, the only real scan with intensity)")
+    print(f"{'class':16s} {'real':>7s} {'synth':>7s}")
+    for c in ("road", "sidewalk", "terrain", "vegetation", "building", "car", "pole", "traffic-sign"):
+        values = [inten[names == c] for names, inten in (real_intensity, synth_intensity)]
+        print(f"{c:16s} " + " ".join(f"{np.median(v):7.2f}" if len(v) else f"{'-':>7s}" for v in values))
 
     print("\npoints per car by distance (car centre, horizontal)")
     print(f"{'range m':10s} {'real (kitti 08/000000)':>26s} {'synth median [n cars]':>24s}")
@@ -155,18 +167,84 @@ def realism_rgbd(n_frames: int = 8) -> None:
         print(f"{name:24s} {valid.mean():6.3f} {p5:6.2f} {p50:6.2f} {p95:6.2f}")
 
 
+def learnability(train_seeds=range(100, 106), test_seeds=range(200, 202), epochs: int = 6) -> None:
+    """Sanity check that classes differ in geometry/intensity: a per-point MLP on local features.
+
+    Features per point (no context beyond 16 neighbours): height, range, intensity, the local
+    covariance's linearity / planarity / scattering, |normal z|, neighbourhood height span and
+    size. Trained on 6 scans, scored on 2 scans of unseen streets. A segmentation network that
+    sees context should do much better; this only shows the classes are not arbitrary.
+    """
+    import torch
+    from scipy.spatial import cKDTree
+
+    from pcseg.io import LabelMap
+    from pcseg.synth.lidar import lidar_scan
+
+    label_map = LabelMap.builtin("semantickitti")
+
+    def features(cloud):
+        xyz = cloud.xyz.astype(np.float64)
+        _, idx = cKDTree(xyz).query(xyz, k=16)
+        nb = xyz[idx]
+        centred = nb - nb.mean(1, keepdims=True)
+        evals, evecs = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred) / 16)
+        evals = np.maximum(evals, 1e-9)
+        l3, l2, l1 = evals[:, 0], evals[:, 1], evals[:, 2]
+        span = nb[:, :, 2].max(1) - nb[:, :, 2].min(1)
+        return np.stack([xyz[:, 2], np.linalg.norm(xyz[:, :2], axis=1) / 50, cloud.intensity, (l1 - l2) / l1,
+                         (l2 - l3) / l1, l3 / l1, np.abs(evecs[:, 2, 0]), span, np.sqrt(l1)], 1).astype(np.float32)
+
+    def load(seeds):
+        clouds = [lidar_scan(seed) for seed in seeds]
+        return np.concatenate([features(c) for c in clouds]), np.concatenate([label_map.to_train(c.labels) for c in clouds])
+
+    x_train, y_train = load(train_seeds)
+    x_test, y_test = load(test_seeds)
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(x_train.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
+                              torch.nn.ReLU(), torch.nn.Linear(128, label_map.num_classes))
+    optimiser = torch.optim.Adam(net.parameters(), 3e-3)
+    counts = np.bincount(y_train, minlength=label_map.num_classes).astype(np.float32)
+    weight = torch.tensor(1.0 / np.sqrt(np.maximum(counts, 1.0)))
+    weight[label_map.ignore_index] = 0.0
+    xt, yt = torch.tensor((x_train - mean) / std), torch.tensor(y_train)
+    for _ in range(epochs):
+        order = torch.randperm(len(xt))
+        for start in range(0, len(xt), 8192):
+            batch = order[start:start + 8192]
+            loss = torch.nn.functional.cross_entropy(net(xt[batch]), yt[batch], weight=weight)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    with torch.no_grad():
+        pred = net(torch.tensor((x_test - mean) / std)).argmax(1).numpy()
+    print(f"\nlearnability: per-point MLP on local features, {len(x_train)} train / {len(x_test)} test points")
+    print(f"{'class':16s} {'points':>7s} {'IoU':>5s}")
+    for k in range(1, label_map.num_classes):
+        n = int((y_test == k).sum())
+        if n:
+            iou = ((pred == k) & (y_test == k)).sum() / ((pred == k) | (y_test == k)).sum()
+            print(f"{label_map.class_names[k]:16s} {n:7d} {iou:5.2f}")
+    print(f"{'overall accuracy':16s} {'':7s} {(pred == y_test).mean():5.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--realism", action="store_true")
+    parser.add_argument("--learnability", action="store_true", help="also train a tiny per-point classifier (~1 min)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    both = not (args.speed or args.realism)
+    both = not (args.speed or args.realism or args.learnability)
     if args.speed or both:
         speed(args.repeats)
     if args.realism or both:
         realism()
         realism_rgbd()
+    if args.learnability:
+        learnability()
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ def scan_scene(scene: Scene, model: SensorModel, position, yaw: float, rng: np.r
         lost_p = lost_p + np.clip((np.radians(6.0) - (el - low)) / np.radians(6.0), 0.0, 1.0) * 0.8
         keep &= rng.random(len(t)) >= lost_p
         keep &= (t > 0.5) & (t < model.max_range)
-    intensity = refl * (0.25 + 0.75 * cos) * np.exp(-t / 150.0)
+    # weakly angle-dependent, as in KITTI's (partly calibrated) intensities
+    intensity = refl * (0.7 + 0.3 * cos) * np.exp(-t / 300.0)
     if noise:
         intensity = intensity + rng.normal(0.0, 0.02, len(t))
     intensity = np.round(np.clip(intensity, 0.0, 0.99), 2)

@@ -73,7 +73,7 @@ def _ground_functions(layout: StreetLayout):
         x, y = np.asarray(x), np.asarray(y)
         kind = label(x, y)
         # asphalt is darker than grass (KITTI medians: road 0.20, terrain 0.34)
-        refl = np.select([kind == ROAD, kind == PARKING], [0.22, 0.27], 0.40)
+        refl = np.select([kind == ROAD, kind == PARKING], [0.27, 0.33], 0.46)
         # dashed centre line and solid edge lines: retro-reflective paint
         centre = (np.abs(y) < 0.08) & ((x % 6.0) < 3.0)
         edge = np.abs(np.abs(y) - (layout.road_half_width - 0.25)) < 0.08
@@ -102,7 +102,7 @@ class _Builder:
     def car(self, x, y, yaw):
         r = self.rng
         length, width, height = r.uniform(3.7, 4.9), r.uniform(1.65, 1.95), r.uniform(1.38, 1.65)
-        inst, refl = self.instance(), r.uniform(0.02, 0.35)
+        inst, refl = self.instance(), r.uniform(0.0, 0.2)  # car paint returns little (KITTI median 0)
         c, s = np.cos(yaw), np.sin(yaw)
         body_top = height * r.uniform(0.55, 0.62)
         self.scene.add_box([x, y, (0.18 + body_top) / 2], [length, width, body_top - 0.18], yaw, CAR, inst, refl)
@@ -174,12 +174,12 @@ class _Builder:
         r = self.rng
         height = r.uniform(3.0, 4.0) if with_sign else r.uniform(5.0, 9.0)
         radius = r.uniform(0.05, 0.08) if with_sign else r.uniform(0.08, 0.16)
-        self.scene.add_cylinder(x, y, 0.0, height, radius, POLE, 0, r.uniform(0.25, 0.5))
+        self.scene.add_cylinder(x, y, 0.0, height, radius, POLE, 0, r.uniform(0.15, 0.35))
         if with_sign and r.random() < 0.25:  # a direction board on two posts
             width, tall = r.uniform(1.5, 2.5), r.uniform(0.8, 1.4)
-            self.scene.add_cylinder(x + width * 0.4, y, 0.0, height, radius, POLE, 0, r.uniform(0.25, 0.5))
+            self.scene.add_cylinder(x + width * 0.4, y, 0.0, height, radius, POLE, 0, r.uniform(0.15, 0.35))
             self.scene.add_box([x + width * 0.2, y, height - tall / 2], [width, 0.05, tall], r.normal(0, 0.05),
-                               TRAFFIC_SIGN, 0, r.uniform(0.75, 0.95))
+                               TRAFFIC_SIGN, 0, r.uniform(0.35, 0.7))
         elif with_sign:
             size = r.uniform(0.6, 1.2)
             n_signs = 1 + int(r.random() < 0.3)
@@ -187,7 +187,7 @@ class _Builder:
                 zc = height - size / 2 - k * (size + 0.1)
                 # plate faces traffic coming along x
                 self.scene.add_box([x, y, zc], [0.04, size, size * r.uniform(0.7, 1.0)], r.normal(0, 0.1),
-                                   TRAFFIC_SIGN, 0, r.uniform(0.75, 0.95))
+                                   TRAFFIC_SIGN, 0, r.uniform(0.35, 0.7))
         elif r.random() < 0.6:  # street lamp arm over the road
             arm = r.uniform(1.0, 2.0)
             self.scene.add_box([x, y - side * arm / 2, height - 0.1], [0.12, arm, 0.12], 0.0, POLE, 0, 0.4)
@@ -278,7 +278,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
             edges = np.linspace(a, c, max(2, int(np.ceil((c - a) / 8.0)) + 1))
             for e0, e1 in zip(edges[:-1], edges[1:]):
                 scene.add_box([(e0 + e1) / 2, yc, layout.curb_height / 2], [e1 - e0, layout.sidewalk_width, layout.curb_height],
-                              0.0, SIDEWALK, 0, 0.32)
+                              0.0, SIDEWALK, 0, 0.42)
     if layout.cross_x is not None:  # sidewalks along the cross street
         cx, cw = layout.cross_x, layout.cross_half_width
         for side in (-1, 1):
@@ -286,7 +286,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
             for sx in (-1, 1):
                 for y0, y1 in zip(edges[:-1], edges[1:]):
                     scene.add_box([cx + sx * (cw + layout.sidewalk_width / 2), side * (y0 + y1) / 2, layout.curb_height / 2],
-                                  [layout.sidewalk_width, y1 - y0, layout.curb_height], 0.0, SIDEWALK, 0, 0.32)
+                                  [layout.sidewalk_width, y1 - y0, layout.curb_height], 0.0, SIDEWALK, 0, 0.42)
 
     # traffic on the road: lanes y < 0 drive +x, lanes y > 0 drive -x
     for direction in (-1, 1):
