@@ -19,7 +19,6 @@ from pcseg.errors import PcsegValueError
 _TORCH_FRIENDLY = (np.uint8, np.int8, np.int16, np.int32, np.int64)
 
 
-
 def _is_tensor(x) -> bool:
     # torch is only imported when the caller already uses it: a numpy-only user never pays for it
     torch = sys.modules.get("torch")

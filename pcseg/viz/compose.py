@@ -6,6 +6,10 @@ are never resampled, and colour swatches are written with numpy, so their colour
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 ROW_HEIGHT = 18  # legend row, pixels
@@ -118,12 +122,8 @@ def vstack(images, background=(255, 255, 255)) -> np.ndarray:
     return np.concatenate([pad_to(im, im.shape[0], width, background) for im in images], axis=0)
 
 
-def save_png(image: np.ndarray, path) -> "Path":
+def save_png(image: np.ndarray, path) -> Path:
     """Write uint8 (H, W, 3) ``image`` to ``path`` as PNG, atomically (temp file + rename)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     from PIL import Image
 
     path = Path(path)
