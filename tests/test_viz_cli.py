@@ -47,6 +47,11 @@ def test_view_png_sequence_folder(kitti_scan, tmp_path):
     assert main(["view", str(seq), "--png", str(one), "--scan", "1", "--mode", "height", "--width", "160",
                  "--height", "120", "--backend", "numpy"]) == 0
     assert one.stat().st_size > 1000
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    assert main(["view", str(seq / "velodyne" / "000001.bin"), "--png", str(folder), "--width", "160",
+                 "--height", "120", "--backend", "numpy"]) == 0
+    assert [p.name for p in folder.iterdir()] == ["000001.png"]  # a folder as OUT gets <scan>.png
 
 
 def test_view_bad_input(kitti_scan, tmp_path, capsys):

@@ -74,7 +74,7 @@ def run(args) -> int:
     many = Path(args.path).is_dir() and out.suffix.lower() != ".png"
     targets = scans if many else [scans[args.scan]]
     for scan in targets:
-        path = out / f"{scan.name}.png" if many else out
+        path = out / f"{scan.name}.png" if many or out.is_dir() else out
         _render_scan(scan, label_map, args, background, path)
         print(f"wrote {path}", file=sys.stderr)
     return 0
