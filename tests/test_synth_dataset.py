@@ -100,6 +100,9 @@ def test_bad_arguments(tmp_path):
         write_dataset(tmp_path, scans_per_sequence=0, progress=False)
     with pytest.raises(PcsegValueError, match="sensor"):
         write_dataset(tmp_path, scans_per_sequence=1, sensor="kinect", progress=False)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(PcsegValueError, match="not a folder"):
+        write_dataset(tmp_path / "a_file", scans_per_sequence=1, progress=False)
 
 
 def test_semantickitti_dataset_reads_the_written_layout(dataset):

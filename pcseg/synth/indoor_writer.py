@@ -66,6 +66,8 @@ def write_depth_dataset(out_dir, scenes=("scene0000",), frames_per_scene: int = 
     if not scenes or any(not s or "/" in s or s in (".", "..") for s in scenes):
         raise PcsegValueError(f"scenes must be non-empty folder names, got {scenes!r}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise PcsegValueError(f"out_dir {out} exists and is not a folder")
     bar = None
     if progress:
         from tqdm import tqdm

@@ -97,6 +97,8 @@ def write_dataset(out_dir, sequences=("00",), scans_per_sequence: int = 10, seed
         raise PcsegValueError(f"sequences must be non-empty folder names, got {sequences!r}")
     model = get_sensor(sensor)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise PcsegValueError(f"out_dir {out} exists and is not a folder")
     total = len(sequences) * int(scans_per_sequence)
     bar = None
     if progress:
