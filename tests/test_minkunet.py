@@ -94,3 +94,27 @@ def test_tiny_overfit():
     with torch.no_grad():
         acc = (model.forward_ragged(xyz, feats, offsets).argmax(1) == labels).float().mean()
     assert acc > 0.9, float(acc)
+
+
+def test_matches_spconv_mirror_with_same_weights():
+    """The same network built from spconv 2.3.8 layers (benchmarks/bench_sparse_spconv.py)."""
+    spconv = pytest.importorskip("spconv.pytorch")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_sparse_spconv import spconv_minkunet
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    pts = torch.cat([torch.rand(1500, 3, generator=g) * 4.0 - 2.0, torch.rand(1500, 1, generator=g)], 1)
+    offsets = torch.tensor([900, 1500])
+    model = MinkUNet(5, 4, voxel_size=0.1, layers=(1, 2, 1, 1, 1, 1, 1, 1), width=0.5).eval()
+    for bn in model.modules():  # non-trivial inference statistics
+        if isinstance(bn, torch.nn.BatchNorm1d):
+            bn.running_mean.uniform_(-0.1, 0.1)
+            bn.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        ours = model.forward_ragged(pts[:, :3], pts, offsets)
+        theirs = spconv_minkunet(spconv, model)(pts, offsets)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)

@@ -92,13 +92,22 @@ class _SparseConvFunction(torch.autograd.Function):
         kmap = ctx.kmap
         need_feats, need_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_out = grad_out.contiguous().to(feats.dtype)
-        if _use_ext(feats):
-            gf, gw = torch.ops.pcseg.sparse_conv_backward(
-                grad_out, feats, weight, kmap.in_idx, kmap.out_idx, _counts_tensor(kmap),
-                kmap.num_in, -1 if kmap.identity_offset is None else kmap.identity_offset,
-                need_feats, need_weight)
-            return (gf if need_feats else None), (gw if need_weight else None), None, None
-        gf, gw = conv_backward_reference(grad_out, feats, weight, kmap, need_feats, need_weight)
+        if not _use_ext(feats):
+            gf, gw = conv_backward_reference(grad_out, feats, weight, kmap, need_feats, need_weight)
+            return gf, gw, None, None
+        gf = gw = None
+        if need_feats:  # the transposed map with the transposed weight, through the same kernel
+            gf = torch.ops.pcseg.sparse_conv_forward(
+                grad_out, weight.transpose(1, 2).contiguous(), kmap.out_idx, kmap.in_idx,
+                _counts_tensor(kmap), kmap.num_in,
+                -1 if kmap.identity_offset is None else kmap.identity_offset)
+        if need_weight:
+            gw = torch.zeros_like(weight)
+            if kmap.identity_offset is not None:
+                gw[kmap.identity_offset] = feats.t() @ grad_out
+            for k, s, n in _segments(kmap):
+                a = feats.index_select(0, kmap.in_idx[s:s + n])
+                gw[k] = a.t() @ grad_out.index_select(0, kmap.out_idx[s:s + n])
         return gf, gw, None, None
 
 

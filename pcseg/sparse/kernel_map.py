@@ -68,7 +68,7 @@ def _query(index: CoordIndex, base_keys: torch.Tensor, deltas: torch.Tensor,
     """Pairs for query keys ``base_keys[o] + deltas[k]``: (in_idx, out_idx, counts)."""
     if use_ext:
         in_idx, out_idx, counts = torch.ops.pcseg.sparse_kernel_map(
-            index.sorted_keys, index.order, base_keys, deltas, -1 if skip is None else skip)
+            index.keys, base_keys, deltas, -1 if skip is None else skip)
         return in_idx, out_idx, counts.tolist()
     ins, outs, counts = [], [], []
     rows = torch.arange(base_keys.numel(), device=base_keys.device)
@@ -92,8 +92,17 @@ def submanifold_map(index: CoordIndex, kernel_size: int, dilation: int,
     offs = kernel_offsets(kernel_size, dilation, kernel_size // 2, index.keys.device)
     deltas = (offs * index.key_strides).sum(1)
     centre = (offs.shape[0] // 2) if kernel_size % 2 == 1 else None
-    in_idx, out_idx, counts = _query(index, index.keys, deltas, centre, use_ext)
     n = index.keys.numel()
+    if centre is None:
+        in_idx, out_idx, counts = _query(index, index.keys, deltas, centre, use_ext)
+    else:
+        # Offsets k and K-1-k are opposite: (i, o) pairs of one are the (o, i) pairs of the other,
+        # so only the first half is searched.
+        in_idx, out_idx, counts = _query(index, index.keys, deltas[:centre], None, use_ext)
+        groups = list(zip(torch.split(in_idx, counts), torch.split(out_idx, counts)))
+        in_idx = torch.cat([in_idx] + [o for _, o in reversed(groups)])
+        out_idx = torch.cat([out_idx] + [i for i, _ in reversed(groups)])
+        counts = counts + [0] + counts[::-1]
     if centre is not None:
         counts[centre] = n
     return KernelMap(in_idx, out_idx, counts, n, n, centre)

@@ -1,0 +1,191 @@
+// Sparse convolution: kernel maps from a coordinate hash table, gather-GEMM-scatter execution.
+// Schemas and CPU kernels; the CUDA kernels are in sparse_conv_cuda.cu.
+//
+// pcseg::sparse_kernel_map(keys (N,) int64, query_keys (M,) int64, deltas (K,) int64, skip)
+//   -> in_idx (P,) int64, out_idx (P,) int64, counts (K,) int64 on the CPU.
+//   Pair (in_idx, out_idx) for offset k links output row o to the input row whose key is
+//   query_keys[o] + deltas[k]; pairs are grouped by k and ascending in o within a group. Offset
+//   `skip` (the identity of a submanifold map, -1 for none) yields no pairs.
+//
+// pcseg::sparse_conv_forward(feats (N,Cin), weight (K,Cin,Cout), in_idx, out_idx, counts (K,),
+//                            num_out, identity) -> (num_out, Cout) in feats' dtype:
+//   out = feats @ weight[identity] (when identity >= 0, then num_out == N) and, for every k,
+//   out[out_idx] += feats[in_idx] @ weight[k] over that offset's pairs. Within one offset the
+//   output rows are distinct, so offsets are applied in order and the scatter needs no atomics.
+//   Half/bfloat16 inputs accumulate in float32.
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cstring>
+#include <vector>
+
+#include "sparse_conv/sparse_hash.h"
+
+namespace pcseg {
+namespace {
+
+void check_kernel_map_args(const at::Tensor& keys, const at::Tensor& query, const at::Tensor& deltas) {
+  TORCH_CHECK(keys.dim() == 1 && keys.scalar_type() == at::kLong, "keys must be an int64 (N,) tensor");
+  TORCH_CHECK(query.dim() == 1 && query.scalar_type() == at::kLong, "query_keys must be an int64 (M,) tensor");
+  TORCH_CHECK(deltas.dim() == 1 && deltas.scalar_type() == at::kLong, "deltas must be an int64 (K,) tensor");
+  TORCH_CHECK(keys.device() == query.device() && keys.device() == deltas.device(),
+              "keys, query_keys and deltas must be on one device");
+  TORCH_CHECK(keys.size(0) < (int64_t(1) << 31), "too many voxels for int32 rows");
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> kernel_map_cpu(const at::Tensor& keys_in, const at::Tensor& query_in,
+                                                              const at::Tensor& deltas_in, int64_t skip) {
+  check_kernel_map_args(keys_in, query_in, deltas_in);
+  const at::Tensor keys = keys_in.contiguous(), query = query_in.contiguous(), deltas = deltas_in.contiguous();
+  const int64_t n = keys.size(0), m = query.size(0), num_offsets = deltas.size(0);
+  const int64_t* key_ptr = keys.data_ptr<int64_t>();
+  const int64_t* query_ptr = query.data_ptr<int64_t>();
+  const int64_t* delta_ptr = deltas.data_ptr<int64_t>();
+
+  // Build: sequential inserts (fast next to the K*M queries); duplicates are refused.
+  const int64_t capacity = sparse::table_capacity(n);
+  const int64_t mask = capacity - 1;
+  std::vector<sparse::TableSlot> table(capacity, sparse::TableSlot{sparse::kEmptyKey, -1});
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t key = key_ptr[i];
+    TORCH_CHECK(key >= 0, "sparse_kernel_map: keys must be non-negative");
+    uint64_t slot = sparse::hash_key(key) & static_cast<uint64_t>(mask);
+    while (table[slot].key != sparse::kEmptyKey) {
+      TORCH_CHECK(table[slot].key != key, "sparse_kernel_map: duplicate key at row ", i);
+      slot = (slot + 1) & static_cast<uint64_t>(mask);
+    }
+    table[slot] = sparse::TableSlot{key, i};
+  }
+
+  // Query every (offset, output) pair, then compact each offset's hits in output order.
+  std::vector<int32_t> neighbour(static_cast<size_t>(num_offsets * m));
+  std::vector<int64_t> counts(num_offsets, 0);
+  at::parallel_for(0, num_offsets, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      int32_t* row = neighbour.data() + k * m;
+      int64_t hits = 0;
+      if (k == skip) {
+        std::fill(row, row + m, -1);
+      } else {
+        for (int64_t o = 0; o < m; ++o) {
+          row[o] = static_cast<int32_t>(sparse::slot_table_find(table.data(), mask, query_ptr[o] + delta_ptr[k]));
+          hits += row[o] >= 0;
+        }
+      }
+      counts[k] = hits;
+    }
+  });
+  std::vector<int64_t> starts(num_offsets + 1, 0);
+  for (int64_t k = 0; k < num_offsets; ++k) starts[k + 1] = starts[k] + counts[k];
+  const auto long_opts = keys.options().dtype(at::kLong);
+  at::Tensor in_idx = at::empty({starts[num_offsets]}, long_opts);
+  at::Tensor out_idx = at::empty({starts[num_offsets]}, long_opts);
+  int64_t* in_ptr = in_idx.data_ptr<int64_t>();
+  int64_t* out_ptr = out_idx.data_ptr<int64_t>();
+  at::parallel_for(0, num_offsets, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const int32_t* row = neighbour.data() + k * m;
+      int64_t at_pos = starts[k];
+      for (int64_t o = 0; o < m; ++o) {
+        if (row[o] >= 0) {
+          in_ptr[at_pos] = row[o];
+          out_ptr[at_pos] = o;
+          ++at_pos;
+        }
+      }
+    }
+  });
+  at::Tensor counts_t = at::empty({num_offsets}, long_opts);
+  std::copy(counts.begin(), counts.end(), counts_t.data_ptr<int64_t>());
+  return {in_idx, out_idx, counts_t};
+}
+
+void check_conv_args(const at::Tensor& feats, const at::Tensor& weight, const at::Tensor& in_idx,
+                     const at::Tensor& out_idx, const at::Tensor& counts, int64_t num_out, int64_t identity) {
+  TORCH_CHECK(feats.dim() == 2, "feats must be (N, C_in)");
+  TORCH_CHECK(weight.dim() == 3 && weight.size(1) == feats.size(1), "weight must be (K, C_in, C_out) with C_in = ",
+              feats.size(1), ", got ", weight.sizes());
+  TORCH_CHECK(weight.scalar_type() == feats.scalar_type(), "weight and feats must have one dtype");
+  TORCH_CHECK(in_idx.scalar_type() == at::kLong && out_idx.scalar_type() == at::kLong &&
+                  in_idx.numel() == out_idx.numel(),
+              "in_idx and out_idx must be int64 tensors of one length");
+  TORCH_CHECK(counts.device().is_cpu() && counts.scalar_type() == at::kLong && counts.numel() == weight.size(0),
+              "counts must be a CPU int64 tensor with one entry per kernel offset");
+  TORCH_CHECK(identity < weight.size(0), "identity offset out of range");
+  TORCH_CHECK(identity < 0 || num_out == feats.size(0), "an identity offset needs num_out == N");
+  TORCH_CHECK(num_out >= 0, "num_out must be >= 0");
+}
+
+// One kernel offset: gather its input rows, one GEMM for all of them, scatter-add the products.
+// One large GEMM runs closer to the BLAS peak than many small ones; gather and scatter are split
+// over threads by rows (distinct output rows within an offset, so no two threads share a row).
+template <typename scalar_t, typename acc_t>
+void gemm_scatter_offset(const at::Tensor& feats, const at::Tensor& w, const int64_t* in_ptr, const int64_t* out_ptr,
+                         int64_t n, acc_t* out, at::Tensor& gathered, at::Tensor& product) {
+  const int64_t c_in = feats.size(1), c_out = w.size(1);
+  const scalar_t* src = feats.data_ptr<scalar_t>();
+  scalar_t* g = gathered.data_ptr<scalar_t>();
+  at::parallel_for(0, n, 2048, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) std::memcpy(g + r * c_in, src + in_ptr[r] * c_in, sizeof(scalar_t) * c_in);
+  });
+  at::Tensor prod_rows = product.narrow(0, 0, n);
+  at::mm_out(prod_rows, gathered.narrow(0, 0, n), w);
+  const scalar_t* p = product.data_ptr<scalar_t>();
+  at::parallel_for(0, n, 2048, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      acc_t* __restrict__ dst = out + out_ptr[r] * c_out;
+      const scalar_t* __restrict__ row = p + r * c_out;
+      for (int64_t j = 0; j < c_out; ++j) dst[j] += static_cast<acc_t>(row[j]);
+    }
+  });
+}
+
+at::Tensor conv_forward_cpu(const at::Tensor& feats_in, const at::Tensor& weight_in, const at::Tensor& in_idx_in,
+                            const at::Tensor& out_idx_in, const at::Tensor& counts, int64_t num_out, int64_t identity) {
+  check_conv_args(feats_in, weight_in, in_idx_in, out_idx_in, counts, num_out, identity);
+  const at::Tensor feats = feats_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor in_idx = in_idx_in.contiguous(), out_idx = out_idx_in.contiguous();
+  const int64_t num_offsets = weight.size(0), c_out = weight.size(2);
+  const auto acc_type = at::toOpMathType(feats.scalar_type());
+  at::Tensor out = identity >= 0 ? at::mm(feats, weight[identity]).to(acc_type).contiguous()
+                                 : at::zeros({num_out, c_out}, feats.options().dtype(acc_type));
+  const int64_t* count_ptr = counts.data_ptr<int64_t>();
+  int64_t total = 0;
+  for (int64_t k = 0; k < num_offsets; ++k) total += (k == identity) ? 0 : count_ptr[k];
+  TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
+  int64_t largest = 0;
+  for (int64_t k = 0; k < num_offsets; ++k) largest = std::max(largest, k == identity ? 0 : count_ptr[k]);
+  at::Tensor gathered = at::empty({largest, feats.size(1)}, feats.options());
+  at::Tensor product = at::empty({largest, c_out}, feats.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_forward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    acc_t* out_ptr = out.data_ptr<acc_t>();
+    int64_t start = 0;
+    for (int64_t k = 0; k < num_offsets; ++k) {
+      const int64_t n = (k == identity) ? 0 : count_ptr[k];
+      if (n == 0) continue;
+      gemm_scatter_offset<scalar_t, acc_t>(feats, weight[k], in_idx.data_ptr<int64_t>() + start,
+                                           out_idx.data_ptr<int64_t>() + start, n, out_ptr, gathered, product);
+      start += n;
+    }
+  });
+  return out.scalar_type() == feats.scalar_type() ? out : out.to(feats.scalar_type());
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(pcseg, m) {
+  m.def("sparse_kernel_map(Tensor keys, Tensor query_keys, Tensor deltas, int skip) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "sparse_conv_forward(Tensor feats, Tensor weight, Tensor in_idx, Tensor out_idx, Tensor counts, int num_out, "
+      "int identity) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(pcseg, CPU, m) {
+  m.impl("sparse_kernel_map", &kernel_map_cpu);
+  m.impl("sparse_conv_forward", &conv_forward_cpu);
+}
+
+}  // namespace pcseg
