@@ -1,0 +1,212 @@
+"""PointNet++ building blocks on ragged batches: set abstraction and feature propagation.
+
+Every tensor here is ragged (see docs/conventions.md): points of all clouds are concatenated
+along the first axis and ``offsets`` int64 (B,) holds the cumulative point counts. A dense
+(B, N) batch is the special case of equal counts, so one code path serves blocks and scans.
+
+Neighbourhoods come from :mod:`pcseg.ops` (furthest-point sampling, ball query, grouping,
+three-NN interpolation); this file only arranges them into layers.
+
+Two algebraic rewrites keep the layers fast without changing what they compute:
+
+* the first linear layer of a set-abstraction MLP acts on ``[relative xyz, features]``; its
+  feature half is applied to the N input points *before* grouping (N rows instead of M*k);
+* the first linear layer of a feature-propagation MLP acts on ``[interpolated, skip]``;
+  interpolation is linear, so its interpolated half is applied to the coarse points *before*
+  interpolating (coarse rows instead of fine rows).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pcseg import ops as point_ops
+
+
+def counts_from_offsets(offsets: torch.Tensor) -> torch.Tensor:
+    """Per-cloud point counts int64 (B,) from cumulative ``offsets`` int64 (B,)."""
+    return torch.diff(offsets, prepend=offsets.new_zeros(1))
+
+
+def sample_counts(counts: torch.Tensor, stride: int) -> torch.Tensor:
+    """Centroids kept per cloud at one level: ``ceil(count / stride)``, int64 (B,)."""
+    return torch.div(counts + (stride - 1), stride, rounding_mode="floor")
+
+
+# ---- the pcseg.ops calls, in one place: ragged inputs, global row indices out ----------------
+def ragged_furthest_point_sample(xyz, offsets, counts):
+    """Furthest-point sampling per cloud: xyz (N,3), offsets (B,), counts int64 (B,) samples per
+    cloud -> int64 (sum(counts),) global row indices, cloud by cloud, each starting at the
+    cloud's first point."""
+    idx, _ = point_ops.furthest_point_sample_ragged(xyz, offsets, counts)
+    return idx
+
+
+def ragged_ball_query(xyz, offsets, centers, center_offsets, radius: float, k: int):
+    """Up to k points of the same cloud within ``radius`` of each center, nearest first:
+    -> int64 (M,k) global row indices of xyz, -1 padding."""
+    return point_ops.ball_query(xyz, centers, radius, k, points_offsets=offsets,
+                                queries_offsets=center_offsets)
+
+
+def ragged_knn(xyz, offsets, queries, query_offsets, k: int):
+    """k nearest points of the same cloud, nearest first -> (idx int64 (M,k) global, dist (M,k)
+    Euclidean), -1 / inf padding where a cloud has fewer than k points."""
+    return point_ops.knn(xyz, queries, k, points_offsets=offsets, queries_offsets=query_offsets)
+
+
+def ragged_three_nn(known_xyz, known_offsets, query_xyz, query_offsets):
+    """Three nearest known points of the same cloud -> (idx int64 (M,3) global, dist (M,3)
+    Euclidean), -1 / inf where a cloud has fewer than three points."""
+    return point_ops.three_nn(known_xyz, query_xyz, known_offsets=known_offsets,
+                              unknown_offsets=query_offsets)
+
+
+class PointwiseMLP(nn.Module):
+    """(Linear -> BatchNorm -> ReLU) per layer on rows: (P, in_channels) -> (P, channels[-1]).
+
+    The linear layers have no bias because the batch norm that follows has one.
+    """
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...]):
+        super().__init__()
+        layers = []
+        for out_channels in channels:
+            layers += [
+                nn.Linear(in_channels, out_channels, bias=False),
+                nn.BatchNorm1d(out_channels),
+                nn.ReLU(inplace=True),
+            ]
+            in_channels = out_channels
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = in_channels
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.layers(rows) if len(self.layers) else rows
+
+
+class _ScaleBranch(nn.Module):
+    """One radius of a set abstraction: group k neighbours, shared MLP, max pool."""
+
+    def __init__(self, in_channels: int, radius: float, nsample: int, channels: tuple[int, ...]):
+        super().__init__()
+        if radius <= 0 or nsample < 1 or not channels:
+            raise ValueError(f"set abstraction needs radius > 0, nsample >= 1 and an MLP; got "
+                             f"radius={radius}, nsample={nsample}, mlp={channels}")
+        self.radius = float(radius)
+        self.nsample = int(nsample)
+        self.in_channels = in_channels
+        # first layer on [relative xyz / radius (3), features (in_channels)]
+        self.first = nn.Linear(3 + in_channels, channels[0], bias=False)
+        self.first_norm = nn.BatchNorm1d(channels[0])
+        self.rest = PointwiseMLP(channels[0], tuple(channels[1:]))
+        self.out_channels = channels[-1]
+
+    def forward(self, xyz, feats, offsets, centers, center_offsets):
+        """xyz (N,3), feats (N,C) or None, centers (M,3) -> pooled features (M, out_channels)."""
+        idx = ragged_ball_query(xyz, offsets, centers, center_offsets, self.radius, self.nsample)
+        # Padding (-1) repeats the nearest neighbour (the centroid itself, which is one of the
+        # points): under max pooling a repeated row changes nothing.
+        idx = torch.where(idx < 0, idx[:, :1], idx)
+        weight_xyz = self.first.weight[:, :3]
+        if self.in_channels:
+            projected = F.linear(feats, self.first.weight[:, 3:])  # (N, c1), before grouping
+            table = torch.cat([xyz, projected], dim=1)
+        else:
+            table = xyz
+        grouped = point_ops.group(table, idx)  # (M, k, 3 + c1)
+        relative = (grouped[..., :3] - centers.unsqueeze(1)) / self.radius
+        hidden = F.linear(relative, weight_xyz)
+        if self.in_channels:
+            hidden = hidden + grouped[..., 3:]
+        m, k, c = hidden.shape
+        hidden = F.relu(self.first_norm(hidden.reshape(m * k, c)), inplace=True)
+        hidden = self.rest(hidden)
+        return hidden.reshape(m, k, -1).amax(dim=1)
+
+
+class SetAbstraction(nn.Module):
+    """Furthest-point sampling of ``ceil(N_b / stride)`` centroids per cloud, then one branch
+    per radius (ball query, grouping of relative xyz and features, shared MLP, max pool);
+    several radii (multi-scale grouping, MSG) concatenate their outputs.
+
+    forward(xyz (N,3) float, feats (N,in_channels) or None, offsets (B,) int64)
+    -> (centers (M,3), features (M, out_channels), center_offsets (B,) int64).
+    Radii are in the units of xyz (metres for real scans).
+    """
+
+    def __init__(self, in_channels: int, stride: int, radii, nsamples, mlps):
+        super().__init__()
+        if not (len(radii) == len(nsamples) == len(mlps)) or not radii:
+            raise ValueError(f"one nsample and one MLP per radius: radii={radii}, "
+                             f"nsamples={nsamples}, mlps={mlps}")
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.stride = int(stride)
+        self.branches = nn.ModuleList(
+            _ScaleBranch(in_channels, r, k, tuple(mlp)) for r, k, mlp in zip(radii, nsamples, mlps)
+        )
+        self.out_channels = sum(b.out_channels for b in self.branches)
+
+    def forward(self, xyz, feats, offsets):
+        counts = sample_counts(counts_from_offsets(offsets), self.stride)
+        center_offsets = torch.cumsum(counts, 0)
+        if self.stride == 1:
+            centers = xyz
+        else:
+            center_idx = ragged_furthest_point_sample(xyz, offsets, counts)
+            centers = xyz[center_idx]
+        pooled = [b(xyz, feats, offsets, centers, center_offsets) for b in self.branches]
+        out = pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1)
+        return centers, out, center_offsets
+
+
+class FeaturePropagation(nn.Module):
+    """Carry coarse features to finer points by inverse-distance weighting of the three nearest
+    coarse points (per cloud), concatenate the finer level's own features (skip connection),
+    then a pointwise MLP.
+
+    forward(fine_xyz (Nf,3), fine_offsets (B,), skip (Nf,skip_channels) or None,
+            coarse_xyz (Nc,3), coarse_offsets (B,), coarse (Nc,coarse_channels)) -> (Nf, out_channels)
+    """
+
+    def __init__(self, coarse_channels: int, skip_channels: int, channels: tuple[int, ...]):
+        super().__init__()
+        if not channels:
+            raise ValueError("feature propagation needs at least one MLP layer")
+        self.coarse_channels = coarse_channels
+        self.skip_channels = skip_channels
+        self.first = nn.Linear(coarse_channels + skip_channels, channels[0], bias=False)
+        self.first_norm = nn.BatchNorm1d(channels[0])
+        self.rest = PointwiseMLP(channels[0], tuple(channels[1:]))
+        self.out_channels = channels[-1]
+
+    def forward(self, fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse):
+        projected = F.linear(coarse, self.first.weight[:, : self.coarse_channels])
+        hidden = interpolate_three_nn(coarse_xyz, coarse_offsets, projected, fine_xyz, fine_offsets)
+        if self.skip_channels:
+            hidden = hidden + F.linear(skip, self.first.weight[:, self.coarse_channels:])
+        hidden = F.relu(self.first_norm(hidden), inplace=True)
+        return self.rest(hidden)
+
+
+def interpolate_three_nn(known_xyz, known_offsets, known_feats, query_xyz, query_offsets,
+                         eps: float = 1e-8):
+    """Inverse-distance interpolation from the three nearest known points of the same cloud.
+
+    known_xyz (Nk,3), known_feats (Nk,C), query_xyz (Nq,3) -> (Nq,C); weights 1/(d + eps)
+    normalised to sum 1, d the Euclidean distance. A query that coincides with a known point
+    takes (almost exactly) that point's features.
+    """
+    if known_xyz.shape[0] == query_xyz.shape[0] and torch.equal(known_offsets, query_offsets) \
+            and torch.equal(known_xyz, query_xyz):
+        return known_feats  # stride-1 level: nothing to interpolate
+    idx, dist = ragged_three_nn(known_xyz, known_offsets, query_xyz, query_offsets)
+    # a cloud with fewer than three known points pads idx with -1: give those weight 0
+    valid = idx >= 0
+    idx = torch.where(valid, idx, idx[:, :1])
+    inverse = torch.where(valid, 1.0 / (dist + eps), torch.zeros_like(dist))
+    weight = inverse / inverse.sum(dim=1, keepdim=True)
+    return point_ops.three_interpolate(known_feats, idx, weight)
