@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--widths", default="1.0,0.5", help="MinkUNet18 width multipliers to time")
+    ap.add_argument("--train-width", type=float, default=0.5, help="width of the timed training step (0: skip)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     if not SCAN.exists():
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     print(f"scan: {pts.shape[0]} points -> {coords.shape[0]} voxels at 5 cm; device {device}; "
           f"threads {torch.get_num_threads()}; compiled extension: {_ext.extension_loaded()}; "
           f"spconv: {'2.3.8' if spconv else 'absent'}")
-    rows = []
+    rows = _Rows()
     torch.manual_seed(0)
     with torch.no_grad():
         for name, layer, cin in (("SubMConv3d 32->32", SubMConv3d(32, 32), 32),
@@ -124,13 +125,43 @@ def main(argv=None) -> int:
                 t_sp = best_time(run_theirs, args.repeat, sync)
                 diff = float((run_theirs() - model.forward_ragged(pts[:, :3], pts, offsets)).abs().max())
             rows.append((f"MinkUNet18 width {width:g} forward ({pts.shape[0]} pts)", t_ours, float("nan"), t_sp, diff))
+    if args.train_width:
+        # one training step (forward, cross-entropy, backward) with BatchNorm in training mode
+        model = MinkUNet(20, 4, voxel_size=0.05, layers="18", width=args.train_width).to(device).train()
+        labels = torch.randint(0, 20, (pts.shape[0],), device=device)
 
-    head = ("layer", "pcseg ms", "pcseg ms, map cached", "spconv ms", "pcseg/spconv", "max |diff|")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for name, t, tc, ts, d in rows:
-        print(f"| {name} | {t:.1f} | {'' if tc != tc else f'{tc:.1f}'} | {ts:.1f} | {t / ts:.2f} | {d:.2e} |")
+        def step(forward):
+            loss = torch.nn.functional.cross_entropy(forward(), labels)
+            loss.backward()
+
+        t_ours = best_time(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets)), args.repeat, sync)
+        t_sp = float("nan")
+        if spconv is not None:
+            theirs = spconv_minkunet(spconv, model).train()
+            try:
+                t_sp = best_time(lambda: step(lambda: theirs(pts, offsets)), args.repeat, sync)
+            except (AssertionError, RuntimeError) as exc:  # spconv's CPU build: no backward
+                print(f"spconv training step failed: {str(exc).splitlines()[-1]}")
+        rows.append((f"MinkUNet18 width {args.train_width:g} train step (fwd+bwd)", t_ours, float("nan"), t_sp,
+                     float("nan")))
+
     return 0
+
+
+class _Rows:
+    """Prints the table header once, then each row as soon as it is measured."""
+
+    HEAD = ("layer", "pcseg ms", "pcseg ms, map cached", "spconv ms", "pcseg/spconv", "max |diff|")
+
+    def __init__(self):
+        print("| " + " | ".join(self.HEAD) + " |")
+        print("|" + "---|" * len(self.HEAD), flush=True)
+
+    def append(self, row):
+        name, t, tc, ts, d = row
+        fmt = lambda v, f: "" if v != v else format(v, f)  # noqa: E731  (NaN -> blank)
+        print(f"| {name} | {t:.1f} | {fmt(tc, '.1f')} | {fmt(ts, '.1f')} | {fmt(t / ts, '.2f')} | "
+              f"{fmt(d, '.2e')} |", flush=True)
 
 
 def _max_diff(ours, theirs, shift) -> float:

@@ -8,7 +8,7 @@ import torch
 from pcseg import _ext
 from pcseg.sparse import SparseConv3d, SparseInverseConv3d, SparseTensor, SubMConv3d
 from pcseg.sparse.functional import _counts_tensor, conv_forward_reference
-from pcseg.sparse.kernel_map import downsample_coords, downsample_map, submanifold_map
+from pcseg.sparse.kernel_map import downsample_coords, downsample_map, pooling_map, submanifold_map
 from pcseg.sparse.tensor import CoordIndex
 
 needs_ext = pytest.mark.skipif(
@@ -155,3 +155,23 @@ def test_cuda_runs_reproduce_bit_for_bit():
         outs.append((y.feats.detach(), x.feats.grad, [p.grad for p in net.parameters()]))
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
     assert all(torch.equal(a, b) for a, b in zip(outs[0][2], outs[1][2]))
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_pooling_map_matches_hash_search(stride):
+    coords = cloud(seed=7)
+    out, kmap = pooling_map(coords, stride)
+    assert torch.equal(out, downsample_coords(coords, stride, stride, 0, 1))
+    ref = downsample_map(CoordIndex(coords), out, stride, stride, 0, 1, use_ext=False)
+    assert kmap.counts == ref.counts and pair_sets(kmap) == pair_sets(ref)
+
+
+def test_cpu_autocast_bfloat16():
+    coords = cloud(seed=8)
+    feats = torch.randn(coords.shape[0], 8)
+    conv = SubMConv3d(8, 16)
+    expected = conv(SparseTensor(feats, coords)).feats
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = conv(SparseTensor(feats, coords)).feats
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected, rtol=5e-2, atol=5e-2)

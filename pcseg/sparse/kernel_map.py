@@ -151,3 +151,31 @@ def downsample_map(index: CoordIndex, out_coords: torch.Tensor, kernel_size: int
     base[:, 1:] *= conv_stride
     in_idx, out_idx, counts = _query(index, index.key_of(base), deltas, None, use_ext)
     return KernelMap(in_idx, out_idx, counts, index.keys.numel(), out_coords.shape[0], None)
+
+
+def pooling_map(coords: torch.Tensor, conv_stride: int) -> tuple[torch.Tensor, KernelMap]:
+    """Output coords and map of a conv with ``kernel_size == stride``, no padding, no dilation.
+
+    Each input ``p`` then feeds exactly one output, ``q = floor(p / s)``, through the offset
+    ``p - s * q``, so the map comes straight from the unique output rows (no hash search).
+    Returns the same coordinates (sorted) and the same pairs as :func:`downsample_coords` +
+    :func:`downsample_map`, pairs ascending in input row within an offset.
+    """
+    c = coords.to(torch.int64)
+    q = torch.div(c[:, 1:], conv_stride, rounding_mode="floor")
+    within = c[:, 1:] - q * conv_stride  # (N, 3) in [0, s)
+    offset = (within[:, 0] * conv_stride + within[:, 1]) * conv_stride + within[:, 2]
+    lo = q.amin(0)
+    span = q.amax(0) - lo + 1
+    sx, sy, sz = (int(v) for v in span.tolist())
+    key = ((c[:, 0] * sx + q[:, 0] - lo[0]) * sy + q[:, 1] - lo[1]) * sz + q[:, 2] - lo[2]
+    key_out, inverse = torch.unique(key, return_inverse=True)  # sorted: (batch, x, y, z)
+    z = key_out % sz
+    rest = key_out // sz
+    y = rest % sy
+    rest = rest // sy
+    out = torch.stack([rest // sx, rest % sx + lo[0], y + lo[1], z + lo[2]], 1).to(torch.int32)
+    offset_sorted, in_idx = torch.sort(offset, stable=True)
+    counts = torch.bincount(offset_sorted, minlength=conv_stride**3).tolist()
+    kmap = KernelMap(in_idx, inverse[in_idx], counts, coords.shape[0], out.shape[0], None)
+    return out, kmap

@@ -17,7 +17,7 @@ from torch import nn
 from pcseg import _ext
 from pcseg.errors import PcsegValueError
 from pcseg.sparse.functional import sparse_conv
-from pcseg.sparse.kernel_map import downsample_coords, downsample_map, submanifold_map
+from pcseg.sparse.kernel_map import downsample_coords, downsample_map, pooling_map, submanifold_map
 from pcseg.sparse.tensor import SparseTensor
 
 
@@ -121,11 +121,14 @@ class SparseConv3d(_SparseConvBase):
         key = _down_key(x.stride, self.kernel_size, self.stride, self.padding, self.dilation)
         entry = x.cache.maps.get(key)
         if entry is None:
-            out_coords = downsample_coords(x.coords, self.kernel_size, self.stride, self.padding,
-                                           self.dilation)
-            kmap = downsample_map(x.cache.index(x.stride), out_coords, self.kernel_size,
-                                  self.stride, self.padding, self.dilation,
-                                  _kernel_map_ext_available())
+            if self.kernel_size == self.stride and self.padding == 0 and self.dilation == 1:
+                out_coords, kmap = pooling_map(x.coords, self.stride)
+            else:
+                out_coords = downsample_coords(x.coords, self.kernel_size, self.stride,
+                                               self.padding, self.dilation)
+                kmap = downsample_map(x.cache.index(x.stride), out_coords, self.kernel_size,
+                                      self.stride, self.padding, self.dilation,
+                                      _kernel_map_ext_available())
             out_stride = x.stride * self.stride
             known = x.cache.coords.get(out_stride)
             if known is not None and not (known.shape == out_coords.shape
