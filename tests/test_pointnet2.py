@@ -3,6 +3,8 @@ references written here (scipy neighbours, unsplit linear layers), and overfitti
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +112,15 @@ def test_gradients_reach_every_parameter(model_cls):
     assert not missing, f"no gradient reached: {missing}"
 
 
+def _textbook_mlp(rows: torch.Tensor, layer) -> torch.Tensor:
+    """relu(BN(rows @ W.T)) for the layer's first linear and every later one, with the
+    BatchNorm modules themselves (no folding, no split weights)."""
+    pairs = [(layer.first, layer.first_norm)] + list(zip(layer.rest.linears, layer.rest.norms))
+    for linear, norm in pairs:
+        rows = torch.relu(norm(rows @ linear.weight.T))
+    return rows
+
+
 def _naive_ball_neighbours(points: np.ndarray, centers: np.ndarray, radius: float, k: int):
     """The k nearest points within radius (ties by index), padded with the nearest one."""
     d = np.linalg.norm(centers[:, None, :].astype(np.float64) - points[None].astype(np.float64), axis=2)
@@ -121,13 +132,16 @@ def _naive_ball_neighbours(points: np.ndarray, centers: np.ndarray, radius: floa
     return np.array(rows)
 
 
+@pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("radii,nsamples", [((0.3,), (8,)), ((0.2, 0.5), (4, 16))])
-def test_set_abstraction_matches_naive_grouping(radii, nsamples):
-    """The split first layer (features projected before grouping) equals the textbook layer:
-    concatenate [(p - c) / r, f] per neighbour, full MLP, max over neighbours."""
+def test_set_abstraction_matches_naive_grouping(radii, nsamples, training):
+    """The split first layer (features projected before grouping, batch norm folded in eval)
+    equals the textbook layer: concatenate [(p - c) / r, f] per neighbour, full MLP with the
+    BatchNorm modules (batch statistics when training), max over neighbours."""
     torch.manual_seed(2)
-    sa = SetAbstraction(3, 4, radii, nsamples, [(8, 16)] * len(radii)).eval()
+    sa = SetAbstraction(3, 4, radii, nsamples, [(8, 16)] * len(radii)).train(training)
     _randomize_batch_norms(sa)
+    reference = copy.deepcopy(sa)  # running statistics change when training
     sizes = [60, 90]
     xyz = torch.cat([_room(n, 10 + i) for i, n in enumerate(sizes)])
     feats = torch.rand(sum(sizes), 3)
@@ -139,25 +153,26 @@ def test_set_abstraction_matches_naive_grouping(radii, nsamples):
     # centroids are points of their own cloud
     assert set(map(tuple, centers[:15].tolist())) <= set(map(tuple, xyz[:60].tolist()))
     assert set(map(tuple, centers[15:].tolist())) <= set(map(tuple, xyz[60:].tolist()))
-    expected = []
-    for b, (start, stop, cstart, cstop) in enumerate([(0, 60, 0, 15), (60, 150, 15, 38)]):
-        pts, f, c = xyz[start:stop].numpy(), feats[start:stop], centers[cstart:cstop]
-        per_scale = []
-        for branch, r, k in zip(sa.branches, radii, nsamples):
-            nb = torch.from_numpy(_naive_ball_neighbours(pts, c.numpy(), r, k))
-            rows = torch.cat([(torch.from_numpy(pts)[nb] - c[:, None]) / r, f[nb]], dim=2)
-            with torch.no_grad():
-                h = torch.relu(branch.first_norm(rows.reshape(-1, rows.shape[-1]) @ branch.first.weight.T))
-                h = branch.rest(h).reshape(len(c), k, -1).amax(1)
-            per_scale.append(h)
-        expected.append(torch.cat(per_scale, 1))
-    torch.testing.assert_close(out, torch.cat(expected), rtol=1e-4, atol=1e-5)
+    per_scale = []
+    for branch, r, k in zip(reference.branches, radii, nsamples):
+        rows = []  # both clouds' rows go through one MLP call: one set of batch statistics
+        for start, stop, cstart, cstop in [(0, 60, 0, 15), (60, 150, 15, 38)]:
+            pts, f, c = xyz[start:stop], feats[start:stop], centers[cstart:cstop]
+            nb = torch.from_numpy(_naive_ball_neighbours(pts.numpy(), c.numpy(), r, k))
+            rows.append(torch.cat([(pts[nb] - c[:, None]) / r, f[nb]], dim=2))
+        rows = torch.cat(rows)
+        with torch.no_grad():
+            h = _textbook_mlp(rows.reshape(-1, rows.shape[-1]), branch)
+        per_scale.append(h.reshape(38, k, -1).amax(1))
+    torch.testing.assert_close(out, torch.cat(per_scale, 1), rtol=1e-4, atol=1e-5)
 
 
-def test_feature_propagation_matches_scipy_interpolation():
+@pytest.mark.parametrize("training", [False, True])
+def test_feature_propagation_matches_scipy_interpolation(training):
     torch.manual_seed(3)
-    fp = FeaturePropagation(6, 2, (8, 5)).eval()
+    fp = FeaturePropagation(6, 2, (8, 5)).train(training)
     _randomize_batch_norms(fp)
+    reference = copy.deepcopy(fp)
     fine_sizes, coarse_sizes = [50, 80], [12, 20]
     fine = torch.cat([_room(n, 20 + i) for i, n in enumerate(fine_sizes)])
     coarse = torch.cat([_room(n, 30 + i) for i, n in enumerate(coarse_sizes)])
@@ -173,7 +188,7 @@ def test_feature_propagation_matches_scipy_interpolation():
         interpolated.append(torch.from_numpy((values * w[..., None]).sum(1)).float())
     rows = torch.cat([torch.cat(interpolated), skip], dim=1)
     with torch.no_grad():
-        expected = fp.rest(torch.relu(fp.first_norm(rows @ fp.first.weight.T)))
+        expected = _textbook_mlp(rows, reference)
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from pcseg.errors import PcsegValueError
-from pcseg.models.pointnet2_modules import FeaturePropagation, SetAbstraction
+from pcseg.models.pointnet2_modules import FeaturePropagation, PointwiseMLP, SetAbstraction
 
 # Shared by both variants: stride per level (4,096 -> 1,024 -> 256 -> 64 -> 16) and the
 # feature-propagation MLPs, listed from the coarsest level to the finest.
@@ -96,14 +96,9 @@ class _PointNet2(nn.Module):
             self.decoder.append(fp)
             coarse = fp.out_channels
 
-        hidden = _scaled((128,), width)[0]
-        self.head = nn.Sequential(
-            nn.Linear(coarse, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        self.head = PointwiseMLP(coarse, _scaled((128,), width))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.head.out_channels, num_classes)
 
     # ---------------------------------------------------------------- public entry points
     def forward(self, xyz: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
@@ -147,7 +142,7 @@ class _PointNet2(nn.Module):
         for fp, (fine_xyz, skip, fine_offsets) in zip(self.decoder, reversed(levels[:-1])):
             coarse = fp(fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse)
             coarse_xyz, coarse_offsets = fine_xyz, fine_offsets
-        return self.head(coarse)
+        return self.classifier(self.dropout(self.head(coarse)))
 
     # ---------------------------------------------------------------- input checks
     def _check_ragged(self, xyz, feats, offsets):
@@ -175,7 +170,7 @@ class _PointNet2(nn.Module):
                                   f"got {offsets.tolist()[:8]}")
         if not bool(torch.isfinite(xyz).all()):
             raise PcsegValueError("xyz contains NaN or infinite coordinates")
-        dtype = self.head[-1].weight.dtype
+        dtype = self.classifier.weight.dtype
         xyz = xyz.to(dtype).contiguous()
         feats = feats.to(dtype).contiguous() if feats is not None else None
         return xyz, feats, offsets

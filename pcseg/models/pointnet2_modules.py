@@ -64,6 +64,27 @@ def ragged_three_nn(known_xyz, known_offsets, query_xyz, query_offsets):
                               unknown_offsets=query_offsets)
 
 
+def folded_norm(norm: nn.BatchNorm1d):
+    """Eval-mode batch norm as ``x * scale + shift`` (both (C,)); None while training.
+
+    Folding the scale into the preceding linear layer's weight and adding the shift as its bias
+    spares a full pass over the activations (the largest tensors of the network).
+    """
+    if norm.training or norm.running_var is None:
+        return None
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    return scale, norm.bias - norm.running_mean * scale
+
+
+def linear_norm_relu(rows: torch.Tensor, weight: torch.Tensor, norm: nn.BatchNorm1d):
+    """relu(norm(rows @ weight.T)) for rows (P, C_in), with the norm folded in eval mode."""
+    folded = folded_norm(norm)
+    if folded is None:
+        return F.relu(norm(F.linear(rows, weight)), inplace=True)
+    scale, shift = folded
+    return F.relu(F.linear(rows, weight * scale.unsqueeze(1), shift), inplace=True)
+
+
 class PointwiseMLP(nn.Module):
     """(Linear -> BatchNorm -> ReLU) per layer on rows: (P, in_channels) -> (P, channels[-1]).
 
@@ -72,19 +93,18 @@ class PointwiseMLP(nn.Module):
 
     def __init__(self, in_channels: int, channels: tuple[int, ...]):
         super().__init__()
-        layers = []
+        self.linears = nn.ModuleList()
+        self.norms = nn.ModuleList()
         for out_channels in channels:
-            layers += [
-                nn.Linear(in_channels, out_channels, bias=False),
-                nn.BatchNorm1d(out_channels),
-                nn.ReLU(inplace=True),
-            ]
+            self.linears.append(nn.Linear(in_channels, out_channels, bias=False))
+            self.norms.append(nn.BatchNorm1d(out_channels))
             in_channels = out_channels
-        self.layers = nn.Sequential(*layers)
         self.out_channels = in_channels
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        return self.layers(rows) if len(self.layers) else rows
+        for linear, norm in zip(self.linears, self.norms):
+            rows = linear_norm_relu(rows, linear.weight, norm)
+        return rows
 
 
 class _ScaleBranch(nn.Module):
@@ -110,20 +130,25 @@ class _ScaleBranch(nn.Module):
         # Padding (-1) repeats the nearest neighbour (the centroid itself, which is one of the
         # points): under max pooling a repeated row changes nothing.
         idx = torch.where(idx < 0, idx[:, :1], idx)
-        weight_xyz = self.first.weight[:, :3]
+        m, k = idx.shape
+        folded = folded_norm(self.first_norm)
+        weight = self.first.weight
+        shift = None
+        if folded is not None:
+            weight = weight * folded[0].unsqueeze(1)
+            shift = folded[1]
+        relative = (point_ops.group(xyz, idx) - centers.unsqueeze(1)) / self.radius  # (M, k, 3)
+        relative = relative.reshape(m * k, 3)
         if self.in_channels:
-            projected = F.linear(feats, self.first.weight[:, 3:])  # (N, c1), before grouping
-            table = torch.cat([xyz, projected], dim=1)
+            # feature half of the first layer (and the folded shift) on the N points, then gather
+            projected = F.linear(feats, weight[:, 3:], shift)
+            grouped = point_ops.group(projected, idx).reshape(m * k, -1)
+            hidden = torch.addmm(grouped, relative, weight[:, :3].t())
         else:
-            table = xyz
-        grouped = point_ops.group(table, idx)  # (M, k, 3 + c1)
-        relative = (grouped[..., :3] - centers.unsqueeze(1)) / self.radius
-        hidden = F.linear(relative, weight_xyz)
-        if self.in_channels:
-            hidden = hidden + grouped[..., 3:]
-        m, k, c = hidden.shape
-        hidden = F.relu(self.first_norm(hidden.reshape(m * k, c)), inplace=True)
-        hidden = self.rest(hidden)
+            hidden = F.linear(relative, weight[:, :3], shift)
+        if folded is None:
+            hidden = self.first_norm(hidden)
+        hidden = self.rest(F.relu(hidden, inplace=True))
         return hidden.reshape(m, k, -1).amax(dim=1)
 
 
@@ -184,12 +209,19 @@ class FeaturePropagation(nn.Module):
         self.out_channels = channels[-1]
 
     def forward(self, fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse):
-        projected = F.linear(coarse, self.first.weight[:, : self.coarse_channels])
+        folded = folded_norm(self.first_norm)
+        weight = self.first.weight
+        shift = None
+        if folded is not None:
+            weight = weight * folded[0].unsqueeze(1)
+            shift = folded[1]  # interpolation weights sum to 1, so the shift may go first
+        projected = F.linear(coarse, weight[:, : self.coarse_channels], shift)
         hidden = interpolate_three_nn(coarse_xyz, coarse_offsets, projected, fine_xyz, fine_offsets)
         if self.skip_channels:
-            hidden = hidden + F.linear(skip, self.first.weight[:, self.coarse_channels:])
-        hidden = F.relu(self.first_norm(hidden), inplace=True)
-        return self.rest(hidden)
+            hidden = torch.addmm(hidden, skip, weight[:, self.coarse_channels:].t())
+        if folded is None:
+            hidden = self.first_norm(hidden)
+        return self.rest(F.relu(hidden, inplace=True))
 
 
 def interpolate_three_nn(known_xyz, known_offsets, known_feats, query_xyz, query_offsets,
