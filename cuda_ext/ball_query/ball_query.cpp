@@ -1,0 +1,88 @@
+// Ball query, CPU kernel and schema.
+//
+// pcseg::ball_query(points (N,3), queries (M,3), points_offsets (B,), queries_offsets (B,),
+//                   radius, k) -> idx (M,k) int64
+// For every query, the k nearest points of the same cloud with squared distance <= radius^2
+// (computed in the points' precision), nearest first, ties by smaller index, -1 padding. Indices
+// are global rows of `points`. Points are bucketed into cells slightly larger than the radius, so
+// each query scans only the 3x3x3 cells around it; queries run in parallel.
+#include <torch/library.h>
+
+#include "common/checks.h"
+#include "common/grid.h"
+#include "common/topk.h"
+
+namespace pcseg {
+namespace {
+
+// Cells a little larger than the radius keep every neighbour within +-1 cell despite rounding.
+constexpr double kCellMargin = 1.01;
+
+at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries_in, const at::Tensor& points_offsets,
+                          const at::Tensor& queries_offsets, double radius, int64_t k) {
+  PCSEG_CHECK_POINTS(points_in);
+  PCSEG_CHECK_POINTS(queries_in);
+  PCSEG_CHECK_OFFSETS(points_offsets);
+  PCSEG_CHECK_OFFSETS(queries_offsets);
+  TORCH_CHECK(points_in.scalar_type() == queries_in.scalar_type(), "points and queries must have the same dtype");
+  TORCH_CHECK(points_offsets.size(0) == queries_offsets.size(0), "points and queries must have the same number of clouds");
+  TORCH_CHECK(radius > 0 && k >= 1, "radius must be > 0 and k >= 1");
+  const at::Tensor points = points_in.contiguous();
+  const at::Tensor queries = queries_in.contiguous();
+  const at::Tensor p_off = points_offsets.contiguous();
+  const at::Tensor q_off = queries_offsets.contiguous();
+  const int64_t n = points.size(0), m = queries.size(0), num_batches = p_off.size(0);
+  at::Tensor idx = at::full({m, k}, -1, queries.options().dtype(at::kLong));
+  if (m == 0 || n == 0) return idx;
+
+  AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "pcseg_ball_query", [&] {
+    const double cell[3] = {radius * kCellMargin, radius * kCellMargin, radius * kCellMargin};
+    const double origin[3] = {0.0, 0.0, 0.0};
+    const scalar_t* p = points.data_ptr<scalar_t>();
+    const scalar_t* q = queries.data_ptr<scalar_t>();
+    const SortedCells grid = sort_into_cells(p, n, p_off.data_ptr<int64_t>(), num_batches, cell, origin);
+    const KeyLayout& layout = grid.layout;
+    const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
+    const scalar_t r = static_cast<scalar_t>(radius);
+    const scalar_t r2 = r * r;
+    const scalar_t cell_size = static_cast<scalar_t>(cell[0]);
+    int64_t* out = idx.data_ptr<int64_t>();
+    at::parallel_for(0, m, 64, [&](int64_t q0, int64_t q1) {
+      std::vector<scalar_t> dist(k);
+      for (int64_t j = q0; j < q1; ++j) {
+        const scalar_t qx = q[j * 3], qy = q[j * 3 + 1], qz = q[j * 3 + 2];
+        const int64_t b = query_batch[j];
+        const int64_t cx = cell_of(qx, scalar_t(0), cell_size), cy = cell_of(qy, scalar_t(0), cell_size),
+                      cz = cell_of(qz, scalar_t(0), cell_size);
+        const int64_t z_lo = std::max(cz - 1, layout.min[2]), z_hi = std::min(cz + 1, layout.min[2] + layout.extent[2] - 1);
+        if (z_lo > z_hi) continue;
+        TopK<scalar_t> best(dist.data(), out + j * k, k);
+        for (int64_t x = cx - 1; x <= cx + 1; ++x) {
+          if (x < layout.min[0] || x >= layout.min[0] + layout.extent[0]) continue;
+          for (int64_t y = cy - 1; y <= cy + 1; ++y) {
+            if (y < layout.min[1] || y >= layout.min[1] + layout.extent[1]) continue;
+            int64_t begin, end;
+            grid.key_range(layout.pack(b, x, y, z_lo), layout.pack(b, x, y, z_hi), &begin, &end);
+            for (int64_t s = begin; s < end; ++s) {
+              const int64_t i = grid.order[s];
+              const scalar_t dx = p[i * 3] - qx, dy = p[i * 3 + 1] - qy, dz = p[i * 3 + 2] - qz;
+              const scalar_t d2 = dx * dx + dy * dy + dz * dz;
+              if (d2 <= r2) best.push(d2, i);
+            }
+          }
+        }
+      }
+    });
+  });
+  return idx;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(pcseg, m) {
+  m.def("ball_query(Tensor points, Tensor queries, Tensor points_offsets, Tensor queries_offsets, float radius, int k) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(pcseg, CPU, m) { m.impl("ball_query", &ball_query_cpu); }
+
+}  // namespace pcseg

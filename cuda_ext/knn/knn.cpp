@@ -1,0 +1,144 @@
+// k nearest neighbours, CPU kernel and schema.
+//
+// pcseg::knn(points (N,3), queries (M,3), points_offsets (B,), queries_offsets (B,), k)
+//   -> (idx (M,k) int64 global rows of points, dist (M,k) Euclidean, points' dtype)
+// Nearest first, ties by smaller index; -1 / inf padding when a cloud has fewer than k points.
+// Points are bucketed into a grid whose cell size targets about k points per occupied cell; each
+// query visits shells of cells around its own until no unvisited cell can hold a closer point.
+#include <torch/library.h>
+
+#include "common/checks.h"
+#include "common/grid.h"
+#include "common/topk.h"
+
+namespace pcseg {
+namespace {
+
+// Cell size: start from the bounding-box volume per k points, then correct with the occupancy a
+// point actually sees (sum of squared cell counts / N), assuming surface-like (2-D) density.
+template <typename scalar_t>
+double knn_cell_size(const scalar_t* p, int64_t n, int64_t k, const int64_t* offsets, int64_t num_batches) {
+  double lo[3], hi[3];
+  for (int d = 0; d < 3; ++d) lo[d] = hi[d] = static_cast<double>(p[d]);
+  for (int64_t i = 1; i < n; ++i) {
+    for (int d = 0; d < 3; ++d) {
+      lo[d] = std::min(lo[d], static_cast<double>(p[i * 3 + d]));
+      hi[d] = std::max(hi[d], static_cast<double>(p[i * 3 + d]));
+    }
+  }
+  const double largest = std::max({hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]});
+  if (!(largest > 0)) return 1.0;
+  double volume = 1.0;
+  for (int d = 0; d < 3; ++d) volume *= std::max(hi[d] - lo[d], largest * 1e-3);
+  double size = std::cbrt(volume * static_cast<double>(std::min<int64_t>(k, n)) / static_cast<double>(n));
+  const double origin[3] = {0.0, 0.0, 0.0};
+  for (int round = 0; round < 2; ++round) {
+    const double cell[3] = {size, size, size};
+    const SortedCells grid = sort_into_cells(p, n, offsets, num_batches, cell, origin);
+    double occupancy = 0.0;
+    for (size_t c = 0; c + 1 < grid.cell_start.size(); ++c) {
+      const double count = static_cast<double>(grid.cell_start[c + 1] - grid.cell_start[c]);
+      occupancy += count * count;
+    }
+    occupancy /= static_cast<double>(n);
+    const double factor = std::sqrt(static_cast<double>(k) / std::max(occupancy, 1.0));
+    if (factor > 0.7 && factor < 1.4) break;
+    size *= std::min(8.0, std::max(0.125, factor));
+  }
+  return std::max(size, largest * 1e-6);
+}
+
+std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at::Tensor& queries_in,
+                                           const at::Tensor& points_offsets, const at::Tensor& queries_offsets, int64_t k) {
+  PCSEG_CHECK_POINTS(points_in);
+  PCSEG_CHECK_POINTS(queries_in);
+  PCSEG_CHECK_OFFSETS(points_offsets);
+  PCSEG_CHECK_OFFSETS(queries_offsets);
+  TORCH_CHECK(points_in.scalar_type() == queries_in.scalar_type(), "points and queries must have the same dtype");
+  TORCH_CHECK(points_offsets.size(0) == queries_offsets.size(0), "points and queries must have the same number of clouds");
+  TORCH_CHECK(k >= 1, "k must be >= 1");
+  const at::Tensor points = points_in.contiguous();
+  const at::Tensor queries = queries_in.contiguous();
+  const at::Tensor p_off = points_offsets.contiguous();
+  const at::Tensor q_off = queries_offsets.contiguous();
+  const int64_t n = points.size(0), m = queries.size(0), num_batches = p_off.size(0);
+  at::Tensor idx = at::full({m, k}, -1, queries.options().dtype(at::kLong));
+  at::Tensor dist = at::full({m, k}, std::numeric_limits<double>::infinity(), queries.options());
+  if (m == 0 || n == 0) return {idx, dist};
+
+  AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "pcseg_knn", [&] {
+    const scalar_t* p = points.data_ptr<scalar_t>();
+    const scalar_t* q = queries.data_ptr<scalar_t>();
+    const int64_t* p_off_ptr = p_off.data_ptr<int64_t>();
+    const double size = knn_cell_size(p, n, k, p_off_ptr, num_batches);
+    const double cell[3] = {size, size, size};
+    const double origin[3] = {0.0, 0.0, 0.0};
+    const SortedCells grid = sort_into_cells(p, n, p_off_ptr, num_batches, cell, origin);
+    const KeyLayout& layout = grid.layout;
+    const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
+    const scalar_t cell_size = static_cast<scalar_t>(size);
+    int64_t* out_idx = idx.data_ptr<int64_t>();
+    scalar_t* out_dist = dist.data_ptr<scalar_t>();
+    const int64_t max_x = layout.min[0] + layout.extent[0] - 1, max_y = layout.min[1] + layout.extent[1] - 1,
+                  max_z = layout.min[2] + layout.extent[2] - 1;
+
+    at::parallel_for(0, m, 64, [&](int64_t q0, int64_t q1) {
+      for (int64_t j = q0; j < q1; ++j) {
+        const scalar_t qx = q[j * 3], qy = q[j * 3 + 1], qz = q[j * 3 + 2];
+        const int64_t b = query_batch[j];
+        const int64_t cloud_size = p_off_ptr[b] - (b > 0 ? p_off_ptr[b - 1] : 0);
+        if (cloud_size == 0) continue;
+        const int64_t cx = cell_of(qx, scalar_t(0), cell_size), cy = cell_of(qy, scalar_t(0), cell_size),
+                      cz = cell_of(qz, scalar_t(0), cell_size);
+        TopK<scalar_t> best(out_dist + j * k, out_idx + j * k, k);
+        int64_t seen = 0;
+        auto scan_column = [&](int64_t x, int64_t y, int64_t z0, int64_t z1) {
+          if (x < layout.min[0] || x > max_x || y < layout.min[1] || y > max_y) return;
+          z0 = std::max(z0, layout.min[2]);
+          z1 = std::min(z1, max_z);
+          if (z0 > z1) return;
+          int64_t begin, end;
+          grid.key_range(layout.pack(b, x, y, z0), layout.pack(b, x, y, z1), &begin, &end);
+          seen += end - begin;
+          for (int64_t s = begin; s < end; ++s) {
+            const int64_t i = grid.order[s];
+            const scalar_t dx = p[i * 3] - qx, dy = p[i * 3 + 1] - qy, dz = p[i * 3 + 2] - qz;
+            best.push(dx * dx + dy * dy + dz * dz, i);
+          }
+        };
+        for (int64_t s = 0;; ++s) {
+          for (int64_t x = cx - s; x <= cx + s; ++x) {
+            for (int64_t y = cy - s; y <= cy + s; ++y) {
+              if (std::abs(x - cx) == s || std::abs(y - cy) == s) {
+                scan_column(x, y, cz - s, cz + s);
+              } else {
+                scan_column(x, y, cz - s, cz - s);
+                scan_column(x, y, cz + s, cz + s);
+              }
+            }
+          }
+          if (seen >= cloud_size) break;
+          // Every unvisited point lies at least s cells away (a 1% margin absorbs rounding).
+          const double reach = 0.99 * static_cast<double>(s) * size;
+          if (best.full() && static_cast<double>(best.worst()) < reach * reach) break;
+          if (cx - s <= layout.min[0] && cx + s >= max_x && cy - s <= layout.min[1] && cy + s >= max_y &&
+              cz - s <= layout.min[2] && cz + s >= max_z) {
+            break;
+          }
+        }
+        for (int64_t c = 0; c < best.count; ++c) out_dist[j * k + c] = std::sqrt(out_dist[j * k + c]);
+      }
+    });
+  });
+  return {idx, dist};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(pcseg, m) {
+  m.def("knn(Tensor points, Tensor queries, Tensor points_offsets, Tensor queries_offsets, int k) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(pcseg, CPU, m) { m.impl("knn", &knn_cpu); }
+
+}  // namespace pcseg
