@@ -252,3 +252,22 @@ def test_tiny_scene_overfits():
             if best >= 0.95:
                 break
     assert best >= 0.95, f"eval-mode mIoU reached only {best:.3f}"
+
+
+def test_mixed_precision_forward_and_backward():
+    """Under autocast (bfloat16 on the CPU, float16 on GPUs) half-precision features reach the
+    interpolation; the logits stay close to float32's."""
+    torch.manual_seed(4)
+    model = PointNet2SSG(5, in_channels=2, width=0.25).eval()
+    _randomize_batch_norms(model)
+    xyz, feats = _room(512, 6).reshape(2, 256, 3), torch.rand(2, 256, 2)
+    with torch.no_grad():
+        full = model(xyz, feats)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(xyz, feats)
+    assert half.shape == full.shape and bool(torch.isfinite(half).all())
+    torch.testing.assert_close(half.float(), full, rtol=0.1, atol=0.1 * float(full.abs().max()))
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(xyz, feats).float().square().mean().backward()
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in model.parameters())

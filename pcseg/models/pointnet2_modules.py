@@ -241,4 +241,5 @@ def interpolate_three_nn(known_xyz, known_offsets, known_feats, query_xyz, query
     idx = torch.where(valid, idx, idx[:, :1])
     inverse = torch.where(valid, 1.0 / (dist + eps), torch.zeros_like(dist))
     weight = inverse / inverse.sum(dim=1, keepdim=True)
-    return point_ops.three_interpolate(known_feats, idx, weight)
+    # under autocast the features may be half precision: interpolate in the weights' precision
+    return point_ops.three_interpolate(known_feats.to(weight.dtype), idx, weight)
