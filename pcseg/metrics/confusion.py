@@ -198,6 +198,12 @@ class ConfusionMatrix:
 
     def _check_range(self, ids, name: str, was_uint32: bool = False) -> None:
         if isinstance(ids, np.ndarray):
+            if ids.dtype.kind == "i":
+                # one pass instead of min + max: viewed unsigned, negative ids become huge
+                if int(ids.view(ids.dtype.str.replace("i", "u")).max()) < self.num_classes:
+                    return
+            elif int(ids.max()) < self.num_classes:
+                return
             lo, hi = int(ids.min()), int(ids.max())
         else:
             import torch
