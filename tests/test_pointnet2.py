@@ -271,3 +271,26 @@ def test_mixed_precision_forward_and_backward():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model(xyz, feats).float().square().mean().backward()
     assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in model.parameters())
+
+
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_chunked_inference_equals_one_pass(model_cls, monkeypatch):
+    """Without gradients the layers run in row chunks into one output; with them, in one
+    pass. Tiny chunks (64 rows) force every level and the fused head through the chunked path."""
+    from pcseg.models import pointnet2_modules
+
+    torch.manual_seed(5)
+    model = model_cls(7, in_channels=1, width=0.25).eval()
+    _randomize_batch_norms(model)
+    xyz, feats, offsets = _room(700, 7), torch.rand(700, 1), torch.tensor([300, 700])
+    with torch.enable_grad():
+        one_pass = model.forward_ragged(xyz, feats, offsets).detach()
+    monkeypatch.setattr(pointnet2_modules, "chunk_rows", lambda device: 64)
+    calls = []
+    original = pointnet2_modules.map_row_chunks
+    monkeypatch.setattr(pointnet2_modules, "map_row_chunks",
+                        lambda fn, n, *a, **k: calls.append(n) or original(fn, n, *a, **k))
+    with torch.no_grad():
+        chunked = model.forward_ragged(xyz, feats, offsets)
+    assert max(calls) == 700  # the last level (with the head) was chunked too
+    torch.testing.assert_close(chunked, one_pass, rtol=1e-5, atol=1e-5)

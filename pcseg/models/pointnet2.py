@@ -100,6 +100,7 @@ class _PointNet2(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.head.out_channels, num_classes)
 
+
     # ---------------------------------------------------------------- public entry points
     def forward(self, xyz: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Dense batch of equal-size clouds (e.g. 4,096-point blocks).
@@ -139,10 +140,17 @@ class _PointNet2(nn.Module):
         for sa in self.encoder:
             levels.append(sa(*levels[-1]))
         coarse_xyz, coarse, coarse_offsets = levels[-1]
-        for fp, (fine_xyz, skip, fine_offsets) in zip(self.decoder, reversed(levels[:-1])):
-            coarse = fp(fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse)
+        last = len(self.decoder) - 1
+        for i, (fp, (fine_xyz, skip, fine_offsets)) in enumerate(zip(self.decoder, reversed(levels[:-1]))):
+            # the last level runs the head in the same row chunks (no-grad inference)
+            tail = (self._apply_head, self.num_classes) if i == last else None
+            coarse = fp(fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse, tail=tail)
             coarse_xyz, coarse_offsets = fine_xyz, fine_offsets
-        return self.classifier(self.dropout(self.head(coarse)))
+        return coarse
+
+    def _apply_head(self, rows: torch.Tensor) -> torch.Tensor:
+        """(P, 128 * width) last decoder features -> (P, num_classes) logits."""
+        return self.classifier(self.dropout(self.head(rows)))
 
     # ---------------------------------------------------------------- input checks
     def _check_ragged(self, xyz, feats, offsets):

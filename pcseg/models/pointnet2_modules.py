@@ -130,26 +130,31 @@ class _ScaleBranch(nn.Module):
         # Padding (-1) repeats the nearest neighbour (the centroid itself, which is one of the
         # points): under max pooling a repeated row changes nothing.
         idx = torch.where(idx < 0, idx[:, :1], idx)
-        m, k = idx.shape
         folded = folded_norm(self.first_norm)
-        weight = self.first.weight
-        shift = None
+        weight, shift = self.first.weight, None
         if folded is not None:
-            weight = weight * folded[0].unsqueeze(1)
-            shift = folded[1]
-        relative = (point_ops.group(xyz, idx) - centers.unsqueeze(1)) / self.radius  # (M, k, 3)
-        relative = relative.reshape(m * k, 3)
-        if self.in_channels:
-            # feature half of the first layer (and the folded shift) on the N points, then gather
-            projected = F.linear(feats, weight[:, 3:], shift)
-            grouped = point_ops.group(projected, idx).reshape(m * k, -1)
-            hidden = torch.addmm(grouped, relative, weight[:, :3].t())
-        else:
-            hidden = F.linear(relative, weight[:, :3], shift)
-        if folded is None:
-            hidden = self.first_norm(hidden)
-        hidden = self.rest(F.relu(hidden, inplace=True))
-        return hidden.reshape(m, k, -1).amax(dim=1)
+            weight, shift = weight * folded[0].unsqueeze(1), folded[1]
+        # feature half of the first layer (and the folded shift) on the N points, then gather
+        projected = F.linear(feats, weight[:, 3:], shift) if self.in_channels else None
+        weight_xyz = weight[:, :3]
+
+        def pool(rows: slice):
+            sub_idx = idx[rows]
+            m, k = sub_idx.shape
+            relative = (point_ops.group(xyz, sub_idx) - centers[rows].unsqueeze(1)) / self.radius
+            relative = relative.reshape(m * k, 3)
+            if projected is not None:
+                grouped = point_ops.group(projected, sub_idx).reshape(m * k, -1)
+                hidden = torch.addmm(grouped, relative, weight_xyz.t())
+            else:
+                hidden = F.linear(relative, weight_xyz, shift)
+            if folded is None:
+                hidden = self.first_norm(hidden)
+            hidden = self.rest(F.relu(hidden, inplace=True))
+            return hidden.reshape(m, k, -1).amax(dim=1)
+
+        return map_row_chunks(pool, idx.shape[0], self.out_channels, xyz,
+                              rows_per_chunk=max(1, chunk_rows(xyz.device) // self.nsample))
 
 
 class SetAbstraction(nn.Module):
@@ -208,38 +213,74 @@ class FeaturePropagation(nn.Module):
         self.rest = PointwiseMLP(channels[0], tuple(channels[1:]))
         self.out_channels = channels[-1]
 
-    def forward(self, fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse):
+    def forward(self, fine_xyz, fine_offsets, skip, coarse_xyz, coarse_offsets, coarse, tail=None):
+        """``tail`` (optional): (row-wise function, its output width), e.g. the network's head,
+        applied to the output in the same row chunks under no-grad."""
         folded = folded_norm(self.first_norm)
-        weight = self.first.weight
-        shift = None
+        weight, shift = self.first.weight, None
         if folded is not None:
-            weight = weight * folded[0].unsqueeze(1)
-            shift = folded[1]  # interpolation weights sum to 1, so the shift may go first
+            # interpolation weights sum to 1, so the shift may be added before interpolating
+            weight, shift = weight * folded[0].unsqueeze(1), folded[1]
         projected = F.linear(coarse, weight[:, : self.coarse_channels], shift)
-        hidden = interpolate_three_nn(coarse_xyz, coarse_offsets, projected, fine_xyz, fine_offsets)
-        if self.skip_channels:
-            hidden = torch.addmm(hidden, skip, weight[:, self.coarse_channels:].t())
-        if folded is None:
-            hidden = self.first_norm(hidden)
-        return self.rest(F.relu(hidden, inplace=True))
+        # under autocast the features may be half precision: interpolate in float32
+        projected = projected.float() if projected.dtype in (torch.float16, torch.bfloat16) else projected
+        idx, interp_weight = three_nn_weights(coarse_xyz, coarse_offsets, fine_xyz, fine_offsets)
+        weight_skip = weight[:, self.coarse_channels:]
+
+        def propagate(rows: slice):
+            if idx is None:  # same points at both levels: nothing to interpolate
+                hidden = projected[rows]
+            else:
+                hidden = point_ops.three_interpolate(projected, idx[rows], interp_weight[rows])
+            if self.skip_channels:
+                hidden = torch.addmm(hidden, skip[rows], weight_skip.t())
+            if folded is None:
+                hidden = self.first_norm(hidden)
+            hidden = self.rest(F.relu(hidden, inplace=True))
+            return tail[0](hidden) if tail is not None else hidden
+
+        width = tail[1] if tail is not None else self.out_channels
+        return map_row_chunks(propagate, fine_xyz.shape[0], width, fine_xyz,
+                              rows_per_chunk=chunk_rows(fine_xyz.device))
 
 
-def interpolate_three_nn(known_xyz, known_offsets, known_feats, query_xyz, query_offsets,
-                         eps: float = 1e-8):
-    """Inverse-distance interpolation from the three nearest known points of the same cloud.
+def three_nn_weights(known_xyz, known_offsets, query_xyz, query_offsets, eps: float = 1e-8):
+    """Three nearest known points of the same cloud and their inverse-distance weights.
 
-    known_xyz (Nk,3), known_feats (Nk,C), query_xyz (Nq,3) -> (Nq,C); weights 1/(d + eps)
-    normalised to sum 1, d the Euclidean distance. A query that coincides with a known point
-    takes (almost exactly) that point's features.
+    known_xyz (Nk,3), query_xyz (Nq,3) -> (idx int64 (Nq,3) global rows of known_xyz,
+    weight (Nq,3) = 1/(d + eps) normalised to sum 1, d the Euclidean distance), or
+    (None, None) when the two levels hold the same points (stride 1). A cloud with fewer than
+    three known points gets weight 0 for the missing neighbours.
     """
     if known_xyz.shape[0] == query_xyz.shape[0] and torch.equal(known_offsets, query_offsets) \
             and torch.equal(known_xyz, query_xyz):
-        return known_feats  # stride-1 level: nothing to interpolate
+        return None, None
     idx, dist = ragged_three_nn(known_xyz, known_offsets, query_xyz, query_offsets)
-    # a cloud with fewer than three known points pads idx with -1: give those weight 0
     valid = idx >= 0
     idx = torch.where(valid, idx, idx[:, :1])
     inverse = torch.where(valid, 1.0 / (dist + eps), torch.zeros_like(dist))
-    weight = inverse / inverse.sum(dim=1, keepdim=True)
-    # under autocast the features may be half precision: interpolate in the weights' precision
-    return point_ops.three_interpolate(known_feats.to(weight.dtype), idx, weight)
+    return idx, inverse / inverse.sum(dim=1, keepdim=True)
+
+
+def chunk_rows(device: torch.device) -> int:
+    """Rows per chunk for no-grad inference: small on the CPU so intermediates stay in the
+    allocator's reuse range (large fresh tensors cost page faults), large on GPUs."""
+    return 16_384 if device.type == "cpu" else 1 << 21
+
+
+def map_row_chunks(fn, num_rows: int, width: int, like: torch.Tensor, rows_per_chunk: int):
+    """fn(slice) -> (rows, width) for consecutive row slices, concatenated to (num_rows, width).
+
+    With gradients enabled fn runs once on all rows (autograd keeps every intermediate anyway);
+    without, it runs chunk by chunk into one preallocated output, which bounds peak memory and
+    is several times faster on the CPU for whole scans.
+    """
+    if torch.is_grad_enabled() or num_rows <= rows_per_chunk:
+        return fn(slice(0, num_rows))
+    out = None
+    for start in range(0, num_rows, rows_per_chunk):
+        part = fn(slice(start, min(start + rows_per_chunk, num_rows)))
+        if out is None:
+            out = like.new_empty((num_rows, width), dtype=part.dtype)
+        out[start:start + part.shape[0]] = part
+    return out
