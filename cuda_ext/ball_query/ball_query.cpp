@@ -4,8 +4,9 @@
 //                   radius, k) -> idx (M,k) int64
 // For every query, the k nearest points of the same cloud with squared distance <= radius^2
 // (computed in the points' precision), nearest first, ties by smaller index, -1 padding. Indices
-// are global rows of `points`. Points are bucketed into cells slightly larger than the radius, so
-// each query scans only the 3x3x3 cells around it; queries run in parallel.
+// are global rows of `points`. Points are bucketed into cells slightly larger than half the radius;
+// each query scans the 5x5 columns of 5 cells around it, skipping columns wholly beyond the
+// radius, which wastes less volume than 3x3x3 radius-sized cells. Queries run in parallel.
 #include <torch/library.h>
 
 #include "common/checks.h"
@@ -15,8 +16,9 @@
 namespace pcseg {
 namespace {
 
-// Cells a little larger than the radius keep every neighbour within +-1 cell despite rounding.
+// Cells a little larger than radius / 2 keep every neighbour within +-2 cells despite rounding.
 constexpr double kCellMargin = 1.01;
+constexpr int64_t kReach = 2;
 
 at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries_in, const at::Tensor& points_offsets,
                           const at::Tensor& queries_offsets, double radius, int64_t k) {
@@ -36,7 +38,8 @@ at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries
   if (m == 0 || n == 0) return idx;
 
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "pcseg_ball_query", [&] {
-    const double cell[3] = {radius * kCellMargin, radius * kCellMargin, radius * kCellMargin};
+    const double edge = radius * kCellMargin / kReach;
+    const double cell[3] = {edge, edge, edge};
     const double origin[3] = {0.0, 0.0, 0.0};
     const scalar_t* p = points.data_ptr<scalar_t>();
     const scalar_t* q = queries.data_ptr<scalar_t>();
@@ -54,13 +57,24 @@ at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries
         const int64_t b = query_batch[j];
         const int64_t cx = cell_of(qx, scalar_t(0), cell_size), cy = cell_of(qy, scalar_t(0), cell_size),
                       cz = cell_of(qz, scalar_t(0), cell_size);
-        const int64_t z_lo = std::max(cz - 1, layout.min[2]), z_hi = std::min(cz + 1, layout.min[2] + layout.extent[2] - 1);
+        const int64_t z_lo = std::max(cz - kReach, layout.min[2]);
+        const int64_t z_hi = std::min(cz + kReach, layout.min[2] + layout.extent[2] - 1);
         if (z_lo > z_hi) continue;
         TopK<scalar_t> best(dist.data(), out + j * k, k);
-        for (int64_t x = cx - 1; x <= cx + 1; ++x) {
+        // Gap from the query to a column's slab along one axis, less 1% of a cell for rounding.
+        const double edge_size = static_cast<double>(cell_size);
+        auto gap = [&](int64_t c, double v) {
+          const double lo = static_cast<double>(c) * edge_size, hi = lo + edge_size;
+          const double g = v < lo ? lo - v : (v > hi ? v - hi : 0.0);
+          return std::max(0.0, g - 0.01 * edge_size);
+        };
+        for (int64_t x = cx - kReach; x <= cx + kReach; ++x) {
           if (x < layout.min[0] || x >= layout.min[0] + layout.extent[0]) continue;
-          for (int64_t y = cy - 1; y <= cy + 1; ++y) {
+          const double gx = gap(x, static_cast<double>(qx));
+          for (int64_t y = cy - kReach; y <= cy + kReach; ++y) {
             if (y < layout.min[1] || y >= layout.min[1] + layout.extent[1]) continue;
+            const double gy = gap(y, static_cast<double>(qy));
+            if (gx * gx + gy * gy > radius * radius) continue;
             int64_t begin, end;
             grid.key_range(layout.pack(b, x, y, z_lo), layout.pack(b, x, y, z_hi), &begin, &end);
             for (int64_t s = begin; s < end; ++s) {

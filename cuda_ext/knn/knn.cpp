@@ -14,10 +14,11 @@
 namespace pcseg {
 namespace {
 
-// Cell size: start from the bounding-box volume per k points, then correct with the occupancy a
-// point actually sees (sum of squared cell counts / N), assuming surface-like (2-D) density.
+// Grid for kNN: the cell size starts from the bounding-box volume per k points and is corrected
+// by the occupancy a point actually sees (sum of squared cell counts / N), assuming surface-like
+// (2-D) density. The last grid built is the one searched. `size` receives the cell size.
 template <typename scalar_t>
-double knn_cell_size(const scalar_t* p, int64_t n, int64_t k, const int64_t* offsets, int64_t num_batches) {
+SortedCells knn_grid(const scalar_t* p, int64_t n, int64_t k, const int64_t* offsets, int64_t num_batches, double* size) {
   double lo[3], hi[3];
   for (int d = 0; d < 3; ++d) lo[d] = hi[d] = static_cast<double>(p[d]);
   for (int64_t i = 1; i < n; ++i) {
@@ -27,14 +28,19 @@ double knn_cell_size(const scalar_t* p, int64_t n, int64_t k, const int64_t* off
     }
   }
   const double largest = std::max({hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]});
-  if (!(largest > 0)) return 1.0;
+  const double origin[3] = {0.0, 0.0, 0.0};
+  if (!(largest > 0)) {
+    *size = 1.0;
+    const double cell[3] = {1.0, 1.0, 1.0};
+    return sort_into_cells(p, n, offsets, num_batches, cell, origin);
+  }
   double volume = 1.0;
   for (int d = 0; d < 3; ++d) volume *= std::max(hi[d] - lo[d], largest * 1e-3);
-  double size = std::cbrt(volume * static_cast<double>(std::min<int64_t>(k, n)) / static_cast<double>(n));
-  const double origin[3] = {0.0, 0.0, 0.0};
-  for (int round = 0; round < 2; ++round) {
-    const double cell[3] = {size, size, size};
-    const SortedCells grid = sort_into_cells(p, n, offsets, num_batches, cell, origin);
+  *size = std::max(std::cbrt(volume * static_cast<double>(std::min<int64_t>(k, n)) / static_cast<double>(n)), largest * 1e-6);
+  for (int round = 0;; ++round) {
+    const double cell[3] = {*size, *size, *size};
+    SortedCells grid = sort_into_cells(p, n, offsets, num_batches, cell, origin);
+    if (round == 2) return grid;
     double occupancy = 0.0;
     for (size_t c = 0; c + 1 < grid.cell_start.size(); ++c) {
       const double count = static_cast<double>(grid.cell_start[c + 1] - grid.cell_start[c]);
@@ -42,10 +48,9 @@ double knn_cell_size(const scalar_t* p, int64_t n, int64_t k, const int64_t* off
     }
     occupancy /= static_cast<double>(n);
     const double factor = std::sqrt(static_cast<double>(k) / std::max(occupancy, 1.0));
-    if (factor > 0.7 && factor < 1.4) break;
-    size *= std::min(8.0, std::max(0.125, factor));
+    if (factor > 0.6 && factor < 1.6) return grid;
+    *size = std::max(*size * std::min(8.0, std::max(0.125, factor)), largest * 1e-6);
   }
-  return std::max(size, largest * 1e-6);
 }
 
 std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at::Tensor& queries_in,
@@ -70,10 +75,8 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at
     const scalar_t* p = points.data_ptr<scalar_t>();
     const scalar_t* q = queries.data_ptr<scalar_t>();
     const int64_t* p_off_ptr = p_off.data_ptr<int64_t>();
-    const double size = knn_cell_size(p, n, k, p_off_ptr, num_batches);
-    const double cell[3] = {size, size, size};
-    const double origin[3] = {0.0, 0.0, 0.0};
-    const SortedCells grid = sort_into_cells(p, n, p_off_ptr, num_batches, cell, origin);
+    double size = 1.0;
+    const SortedCells grid = knn_grid(p, n, k, p_off_ptr, num_batches, &size);
     const KeyLayout& layout = grid.layout;
     const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
     const scalar_t cell_size = static_cast<scalar_t>(size);
