@@ -209,6 +209,8 @@ def test_bad_inputs_raise_named_errors():
         PointNet2SSG(3, preset="outdoor")
     with pytest.raises(PcsegValueError, match="radii"):
         PointNet2MSG(3, radii=((0.1,), (0.2,), (0.4,), (0.8,)))
+    with pytest.raises(PcsegValueError, match="bn_momentum"):
+        PointNet2SSG(3, bn_momentum=0.0)
 
 
 def _toy_scene(n: int = 1024):

@@ -52,7 +52,7 @@ class _PointNet2(nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int = 0, preset: str = "indoor",
                  width: float = 1.0, radii=None, nsamples=None, strides=None,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, bn_momentum: float = 0.5):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
             raise PcsegValueError(f"num_classes must be a positive int, got {num_classes!r}")
@@ -75,7 +75,7 @@ class _PointNet2(nn.Module):
         # the constructor's arguments, so a checkpoint can rebuild the same network
         self.config = {"num_classes": num_classes, "in_channels": in_channels, "preset": preset,
                        "width": width, "radii": radii, "nsamples": nsamples, "strides": strides,
-                       "dropout": dropout}
+                       "dropout": dropout, "bn_momentum": bn_momentum}
 
         self.encoder = nn.ModuleList()
         level_channels = [in_channels]
@@ -99,6 +99,11 @@ class _PointNet2(nn.Module):
         self.head = PointwiseMLP(coarse, _scaled((128,), width))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.head.out_channels, num_classes)
+        if not 0 < bn_momentum <= 1:
+            raise PcsegValueError(f"bn_momentum must be in (0, 1], got {bn_momentum!r}")
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.momentum = bn_momentum
 
 
     # ---------------------------------------------------------------- public entry points
@@ -188,7 +193,7 @@ class PointNet2SSG(_PointNet2):
     """PointNet++ with single-scale grouping (one radius per level).
 
     PointNet2SSG(num_classes, in_channels=0, preset="indoor" | "lidar", width=1.0,
-    radii=None, nsamples=None, strides=None, dropout=0.5)
+    radii=None, nsamples=None, strides=None, dropout=0.5, bn_momentum=0.5)
 
     - ``in_channels``: per-point features beyond xyz (0 for xyz only, 1 for LiDAR intensity,
       3 for RGB, ...); xyz itself always enters as coordinates relative to each centroid,
@@ -199,6 +204,10 @@ class PointNet2SSG(_PointNet2):
     - ``width``: multiplies every hidden width (0.25 gives a small, quick network).
     - ``radii``/``nsamples``: per level tuples of one value, overriding the preset;
       ``strides``: per level downsampling factor (default 4, 4, 4, 4).
+    - ``bn_momentum``: batch-norm running-statistics momentum. 0.5 is the PointNet++ reference
+      code's initial value; every batch norm here sees M x k rows (millions per batch), so batch
+      statistics are steady and a high momentum lets eval mode follow the weights early in
+      training (with PyTorch's 0.1 an eval-mode net lags its training-mode self for ~50 steps).
 
     Input/outputs: see :meth:`forward` (dense) and :meth:`forward_ragged` (offsets).
     In eval mode the output is deterministic (furthest-point sampling starts at each cloud's
