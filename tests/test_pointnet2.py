@@ -296,3 +296,17 @@ def test_chunked_inference_equals_one_pass(model_cls, monkeypatch):
         chunked = model.forward_ragged(xyz, feats, offsets)
     assert max(calls) == 700  # the last level (with the head) was chunked too
     torch.testing.assert_close(chunked, one_pass, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model_cls", MODELS)
+def test_cuda_matches_cpu(model_cls):
+    """Same neighbours on both devices (the ops break ties alike), so the same logits."""
+    torch.manual_seed(6)
+    model = model_cls(6, in_channels=1, width=0.25).eval()
+    _randomize_batch_norms(model)
+    xyz, feats, offsets = _room(900, 8), torch.rand(900, 1), torch.tensor([350, 900])
+    with torch.no_grad():
+        cpu = model.forward_ragged(xyz, feats, offsets)
+        gpu = model.cuda().forward_ragged(xyz.cuda(), feats.cuda(), offsets.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-3, atol=1e-4)
