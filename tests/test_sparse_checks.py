@@ -141,3 +141,11 @@ def test_strided_and_inverse_match_spconv():
     out_s = s_up(sx)
     out_o = up(mid)
     torch.testing.assert_close(out_o.feats, out_s.features, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_on_one_voxel_in_training():
+    from pcseg.sparse import SparseBatchNorm
+
+    feats, coords = small(n=1)
+    with pytest.raises(PcsegValueError, match="at least 2"):
+        SparseBatchNorm(3)(SparseTensor(feats, coords))

@@ -201,6 +201,11 @@ class SparseBatchNorm(nn.BatchNorm1d):
 
     def forward(self, x: SparseTensor) -> SparseTensor:
         _check_input(x, self, self.num_features)
+        if self.training and len(x) < 2:
+            raise PcsegValueError(
+                f"SparseBatchNorm: only {len(x)} voxel at stride {x.stride} in training mode; batch "
+                "statistics need at least 2 (use larger scenes, a smaller voxel size, or eval mode)"
+            )
         return x.replace_feats(super().forward(x.feats))
 
 
