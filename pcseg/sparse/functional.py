@@ -18,9 +18,24 @@ from pcseg import _ext
 from pcseg.sparse.kernel_map import KernelMap
 
 
+def has_compiled_kernel(op_name: str, device_type: str) -> bool:
+    """True when ``torch.ops.pcseg.<op_name>`` is built with a kernel for ``device_type``.
+
+    A CPU-only build of the extension has no CUDA kernels: CUDA tensors then take the
+    pure-PyTorch path instead of failing in the dispatcher.
+    """
+    if device_type not in ("cpu", "cuda") or not _ext.extension_loaded():
+        return False
+    if not hasattr(torch.ops.pcseg, op_name):
+        return False
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(f"pcseg::{op_name}", device_type.upper())
+    except (AttributeError, RuntimeError):  # private API moved: trust the CPU build only
+        return device_type == "cpu"
+
+
 def _use_ext(t: torch.Tensor) -> bool:
-    return t.device.type in ("cpu", "cuda") and _ext.extension_loaded() \
-        and hasattr(torch.ops.pcseg, "sparse_conv_forward")
+    return has_compiled_kernel("sparse_conv_forward", t.device.type)
 
 
 def _segments(kmap: KernelMap):

@@ -67,7 +67,7 @@ def _query(index: CoordIndex, base_keys: torch.Tensor, deltas: torch.Tensor,
            skip: int | None, use_ext: bool):
     """Pairs for query keys ``base_keys[o] + deltas[k]``: (in_idx, out_idx, counts)."""
     skip_arg = -1 if skip is None else skip
-    if use_ext and base_keys.device.type == "cpu" and hasattr(torch.ops.pcseg, "sparse_kernel_map_sorted"):
+    if use_ext and base_keys.device.type == "cpu":
         # CPU: a merge join of sorted keys streams through memory, faster than hash probes
         if base_keys is index.keys:
             query_sorted, query_order = index.sorted_keys, index.order

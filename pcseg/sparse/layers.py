@@ -14,15 +14,14 @@ import math
 import torch
 from torch import nn
 
-from pcseg import _ext
 from pcseg.errors import PcsegValueError
-from pcseg.sparse.functional import sparse_conv
+from pcseg.sparse.functional import has_compiled_kernel, sparse_conv
 from pcseg.sparse.kernel_map import downsample_coords, downsample_map, pooling_map, submanifold_map
 from pcseg.sparse.tensor import SparseTensor
 
 
-def _kernel_map_ext_available() -> bool:
-    return _ext.extension_loaded() and hasattr(torch.ops.pcseg, "sparse_kernel_map")
+def _kernel_map_ext_available(x: SparseTensor) -> bool:
+    return has_compiled_kernel("sparse_kernel_map", x.device.type)
 
 
 def _check_input(x, layer: nn.Module, in_channels: int) -> None:
@@ -88,7 +87,7 @@ class SubMConv3d(_SparseConvBase):
         kmap = x.cache.maps.get(key)
         if kmap is None:
             kmap = submanifold_map(x.cache.index(x.stride), self.kernel_size, self.dilation,
-                                   _kernel_map_ext_available())
+                                   _kernel_map_ext_available(x))
             x.cache.maps[key] = kmap
         return x.replace_feats(self._apply_weight(x.feats, kmap))
 
@@ -128,7 +127,7 @@ class SparseConv3d(_SparseConvBase):
                                                self.padding, self.dilation)
                 kmap = downsample_map(x.cache.index(x.stride), out_coords, self.kernel_size,
                                       self.stride, self.padding, self.dilation,
-                                      _kernel_map_ext_available())
+                                      _kernel_map_ext_available(x))
             out_stride = x.stride * self.stride
             known = x.cache.coords.get(out_stride)
             if known is not None and not (known.shape == out_coords.shape
