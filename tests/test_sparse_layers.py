@@ -173,3 +173,29 @@ def test_voxel_to_point_and_its_gradient():
     g = torch.randn(8, 3, dtype=torch.float64)
     (grad,) = torch.autograd.grad((out * g).sum(), feats)
     torch.testing.assert_close(grad, torch.zeros(6, 3, dtype=torch.float64).index_add_(0, inverse, g))
+
+
+def test_batchnorm_matches_torch_in_training_and_eval():
+    from pcseg.sparse import SparseBatchNorm
+
+    feats, coords = random_sparse(channels=5, seed=12)
+    ours, ref = SparseBatchNorm(5).double(), torch.nn.BatchNorm1d(5).double()
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 2.0)
+        ours.bias.uniform_(-1, 1)
+    ref.load_state_dict(ours.state_dict())
+    for _ in range(2):  # two steps: running statistics and gradients
+        a = feats.clone().requires_grad_(True)
+        b = feats.clone().requires_grad_(True)
+        ya, yb = ours(SparseTensor(a, coords)).feats, ref(b)
+        torch.testing.assert_close(ya, yb)
+        g = torch.randn_like(ya)
+        (ya * g).sum().backward()
+        (yb * g).sum().backward()
+        torch.testing.assert_close(a.grad, b.grad)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad)
+    torch.testing.assert_close(ours.bias.grad, ref.bias.grad)
+    for name, buf in ref.named_buffers():
+        torch.testing.assert_close(dict(ours.named_buffers())[name], buf)
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours(SparseTensor(feats, coords)).feats, ref(feats))
