@@ -46,13 +46,24 @@ at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries
     const SortedCells grid = sort_into_cells(p, n, p_off.data_ptr<int64_t>(), num_batches, cell, origin);
     const KeyLayout& layout = grid.layout;
     const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
+    // Coordinates copied in cell order so the candidate scans read memory sequentially.
+    std::vector<scalar_t> sorted_xyz(n * 3);
+    for (int64_t t = 0; t < n; ++t) {
+      for (int d = 0; d < 3; ++d) sorted_xyz[t * 3 + d] = p[grid.order[t] * 3 + d];
+    }
+    const double* cell_for_order = cell;
+    const double* origin_for_order = origin;
     const scalar_t r = static_cast<scalar_t>(radius);
     const scalar_t r2 = r * r;
     const scalar_t cell_size = static_cast<scalar_t>(cell[0]);
     int64_t* out = idx.data_ptr<int64_t>();
+    // Queries visited in cell order: neighbouring queries share cells and lookups stay in cache.
+    const std::vector<int32_t> query_order =
+        sort_into_cells(q, m, q_off.data_ptr<int64_t>(), num_batches, cell_for_order, origin_for_order).order;
     at::parallel_for(0, m, 64, [&](int64_t q0, int64_t q1) {
       std::vector<scalar_t> dist(k);
-      for (int64_t j = q0; j < q1; ++j) {
+      for (int64_t jj = q0; jj < q1; ++jj) {
+        const int64_t j = query_order[jj];
         const scalar_t qx = q[j * 3], qy = q[j * 3 + 1], qz = q[j * 3 + 2];
         const int64_t b = query_batch[j];
         const int64_t cx = cell_of(qx, scalar_t(0), cell_size), cy = cell_of(qy, scalar_t(0), cell_size),
@@ -77,11 +88,11 @@ at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries
             if (gx * gx + gy * gy > radius * radius) continue;
             int64_t begin, end;
             grid.key_range(layout.pack(b, x, y, z_lo), layout.pack(b, x, y, z_hi), &begin, &end);
+            const scalar_t* xyz = sorted_xyz.data();
             for (int64_t s = begin; s < end; ++s) {
-              const int64_t i = grid.order[s];
-              const scalar_t dx = p[i * 3] - qx, dy = p[i * 3 + 1] - qy, dz = p[i * 3 + 2] - qz;
+              const scalar_t dx = xyz[s * 3] - qx, dy = xyz[s * 3 + 1] - qy, dz = xyz[s * 3 + 2] - qz;
               const scalar_t d2 = dx * dx + dy * dy + dz * dz;
-              if (d2 <= r2) best.push(d2, i);
+              if (d2 <= r2) best.push(d2, grid.order[s]);
             }
           }
         }

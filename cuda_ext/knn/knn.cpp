@@ -47,7 +47,8 @@ SortedCells knn_grid(const scalar_t* p, int64_t n, int64_t k, const int64_t* off
       occupancy += count * count;
     }
     occupancy /= static_cast<double>(n);
-    const double factor = std::sqrt(static_cast<double>(k) / std::max(occupancy, 1.0));
+    // About k/2 points in a query's own cell: the first shell then usually suffices.
+    const double factor = std::sqrt(0.5 * static_cast<double>(k) / std::max(occupancy, 1.0));
     if (factor > 0.6 && factor < 1.6) return grid;
     *size = std::max(*size * std::min(8.0, std::max(0.125, factor)), largest * 1e-6);
   }
@@ -77,57 +78,104 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at
     const int64_t* p_off_ptr = p_off.data_ptr<int64_t>();
     double size = 1.0;
     const SortedCells grid = knn_grid(p, n, k, p_off_ptr, num_batches, &size);
-    const KeyLayout& layout = grid.layout;
+    const double cell_for_order[3] = {size, size, size};
+    const double origin_for_order[3] = {0.0, 0.0, 0.0};
+    // Density varies a lot in LiDAR scans: a query whose k neighbours are not found within 2 shells
+    // of the fine grid restarts on a 4x, then 16x coarser grid (each search is exact on its own).
+    constexpr int kLevels = 3;
+    constexpr int64_t kShellsBeforeCoarser = 2;
+    std::vector<SortedCells> grids;
+    std::vector<double> sizes;
+    grids.push_back(grid);
+    sizes.push_back(size);
+    for (int level = 1; level < kLevels; ++level) {
+      sizes.push_back(sizes.back() * 4.0);
+      const double cell[3] = {sizes.back(), sizes.back(), sizes.back()};
+      grids.push_back(sort_into_cells(p, n, p_off_ptr, num_batches, cell, origin_for_order));
+    }
+    // Coordinates copied in cell order so the candidate scans read memory sequentially.
+    std::vector<std::vector<scalar_t>> sorted_xyz(kLevels);
+    for (int level = 0; level < kLevels; ++level) {
+      sorted_xyz[level].resize(n * 3);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t i = grids[level].order[t];
+        for (int d = 0; d < 3; ++d) sorted_xyz[level][t * 3 + d] = p[i * 3 + d];
+      }
+    }
     const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
-    const scalar_t cell_size = static_cast<scalar_t>(size);
     int64_t* out_idx = idx.data_ptr<int64_t>();
     scalar_t* out_dist = dist.data_ptr<scalar_t>();
-    const int64_t max_x = layout.min[0] + layout.extent[0] - 1, max_y = layout.min[1] + layout.extent[1] - 1,
-                  max_z = layout.min[2] + layout.extent[2] - 1;
 
+    // Queries visited in cell order: neighbouring queries share cells and lookups stay in cache.
+    const std::vector<int32_t> query_order =
+        sort_into_cells(q, m, q_off.data_ptr<int64_t>(), num_batches, cell_for_order, origin_for_order).order;
     at::parallel_for(0, m, 64, [&](int64_t q0, int64_t q1) {
-      for (int64_t j = q0; j < q1; ++j) {
+      for (int64_t jj = q0; jj < q1; ++jj) {
+        const int64_t j = query_order[jj];
         const scalar_t qx = q[j * 3], qy = q[j * 3 + 1], qz = q[j * 3 + 2];
         const int64_t b = query_batch[j];
         const int64_t cloud_size = p_off_ptr[b] - (b > 0 ? p_off_ptr[b - 1] : 0);
         if (cloud_size == 0) continue;
-        const int64_t cx = cell_of(qx, scalar_t(0), cell_size), cy = cell_of(qy, scalar_t(0), cell_size),
-                      cz = cell_of(qz, scalar_t(0), cell_size);
         TopK<scalar_t> best(out_dist + j * k, out_idx + j * k, k);
-        int64_t seen = 0;
-        auto scan_column = [&](int64_t x, int64_t y, int64_t z0, int64_t z1) {
-          if (x < layout.min[0] || x > max_x || y < layout.min[1] || y > max_y) return;
-          z0 = std::max(z0, layout.min[2]);
-          z1 = std::min(z1, max_z);
-          if (z0 > z1) return;
-          int64_t begin, end;
-          grid.key_range(layout.pack(b, x, y, z0), layout.pack(b, x, y, z1), &begin, &end);
-          seen += end - begin;
-          for (int64_t s = begin; s < end; ++s) {
-            const int64_t i = grid.order[s];
-            const scalar_t dx = p[i * 3] - qx, dy = p[i * 3 + 1] - qy, dz = p[i * 3 + 2] - qz;
-            best.push(dx * dx + dy * dy + dz * dz, i);
-          }
-        };
-        for (int64_t s = 0;; ++s) {
-          for (int64_t x = cx - s; x <= cx + s; ++x) {
-            for (int64_t y = cy - s; y <= cy + s; ++y) {
-              if (std::abs(x - cx) == s || std::abs(y - cy) == s) {
-                scan_column(x, y, cz - s, cz + s);
-              } else {
-                scan_column(x, y, cz - s, cz - s);
-                scan_column(x, y, cz + s, cz + s);
+        // Ring search on one grid; false when it gave up after `max_shell` shells.
+        auto search = [&](const SortedCells& g, const scalar_t* xyz, double cell_edge, int64_t max_shell) {
+          const KeyLayout& layout = g.layout;
+          const int64_t max_x = layout.min[0] + layout.extent[0] - 1, max_y = layout.min[1] + layout.extent[1] - 1,
+                        max_z = layout.min[2] + layout.extent[2] - 1;
+          const scalar_t cell_size = static_cast<scalar_t>(cell_edge);
+          const int64_t cx = cell_of(qx, scalar_t(0), cell_size), cy = cell_of(qy, scalar_t(0), cell_size),
+                        cz = cell_of(qz, scalar_t(0), cell_size);
+          best.count = 0;
+          int64_t seen = 0;
+          auto scan_column = [&](int64_t x, int64_t y, int64_t z0, int64_t z1) {
+            if (x < layout.min[0] || x > max_x || y < layout.min[1] || y > max_y) return;
+            z0 = std::max(z0, layout.min[2]);
+            z1 = std::min(z1, max_z);
+            if (z0 > z1) return;
+            int64_t begin, end;
+            g.key_range(layout.pack(b, x, y, z0), layout.pack(b, x, y, z1), &begin, &end);
+            seen += end - begin;
+            for (int64_t t = begin; t < end; ++t) {
+              const scalar_t dx = xyz[t * 3] - qx, dy = xyz[t * 3 + 1] - qy, dz = xyz[t * 3 + 2] - qz;
+              const scalar_t d2 = dx * dx + dy * dy + dz * dz;
+              if (!best.full() || d2 <= best.worst()) best.push(d2, g.order[t]);
+            }
+          };
+          for (int64_t s = 0;; ++s) {
+            for (int64_t x = cx - s; x <= cx + s; ++x) {
+              for (int64_t y = cy - s; y <= cy + s; ++y) {
+                if (std::abs(x - cx) == s || std::abs(y - cy) == s) {
+                  scan_column(x, y, cz - s, cz + s);
+                } else {
+                  scan_column(x, y, cz - s, cz - s);
+                  scan_column(x, y, cz + s, cz + s);
+                }
               }
             }
+            if (seen >= cloud_size) return true;
+            // Every unvisited point lies outside the (2s+1)^3 block of visited cells: at least the
+            // query's distance to that block's nearest face (less 1% of a cell for rounding).
+            if (best.full()) {
+              const double qv[3] = {static_cast<double>(qx), static_cast<double>(qy), static_cast<double>(qz)};
+              const int64_t cv[3] = {cx, cy, cz};
+              double reach = std::numeric_limits<double>::infinity();
+              for (int d = 0; d < 3; ++d) {
+                reach = std::min(reach, qv[d] - static_cast<double>(cv[d] - s) * cell_edge);
+                reach = std::min(reach, static_cast<double>(cv[d] + s + 1) * cell_edge - qv[d]);
+              }
+              reach -= 0.01 * cell_edge;
+              if (reach > 0 && static_cast<double>(best.worst()) < reach * reach) return true;
+            }
+            if (cx - s <= layout.min[0] && cx + s >= max_x && cy - s <= layout.min[1] && cy + s >= max_y &&
+                cz - s <= layout.min[2] && cz + s >= max_z) {
+              return true;
+            }
+            if (s >= max_shell) return false;
           }
-          if (seen >= cloud_size) break;
-          // Every unvisited point lies at least s cells away (a 1% margin absorbs rounding).
-          const double reach = 0.99 * static_cast<double>(s) * size;
-          if (best.full() && static_cast<double>(best.worst()) < reach * reach) break;
-          if (cx - s <= layout.min[0] && cx + s >= max_x && cy - s <= layout.min[1] && cy + s >= max_y &&
-              cz - s <= layout.min[2] && cz + s >= max_z) {
-            break;
-          }
+        };
+        for (int level = 0; level < kLevels; ++level) {
+          const int64_t max_shell = level + 1 < kLevels ? kShellsBeforeCoarser : std::numeric_limits<int64_t>::max();
+          if (search(grids[level], sorted_xyz[level].data(), sizes[level], max_shell)) break;
         }
         for (int64_t c = 0; c < best.count; ++c) out_dist[j * k + c] = std::sqrt(out_dist[j * k + c]);
       }
