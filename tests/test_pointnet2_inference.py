@@ -107,13 +107,19 @@ def test_bad_arguments():
         predict_scan(_SignOfX(), xyz, xyz[:, 2:], block_size=1.0, block_stride=2.0)
 
 
-def test_pointnet2_labels_every_point_of_the_real_scan(kitti_scan):
+@pytest.mark.parametrize("cover,num_points", [("nearest", 8192), ("all", 32_768)])
+def test_pointnet2_labels_every_point_of_the_real_scan(kitti_scan, cover, num_points):
+    from pcseg._ext import extension_loaded
+
+    if not extension_loaded():
+        pytest.skip("a whole scan takes minutes with the pure-PyTorch reference ops (build pcseg._C)")
     bin_path, _ = kitti_scan
     scan = np.fromfile(bin_path, dtype=np.float32).reshape(-1, 4)
     assert scan.shape[0] == 123_389
     torch.manual_seed(0)
     model = PointNet2SSG(20, in_channels=1, preset="lidar", width=0.25)
-    labels, probs = predict_scan(model, scan[:, :3], scan[:, 3:], num_points=32_768, batch_size=4)
+    labels, probs = predict_scan(model, scan[:, :3], scan[:, 3:], num_points=num_points,
+                                 batch_size=4, cover=cover)
     assert labels.shape == (123_389,) and labels.dtype == torch.int64
     assert int(labels.min()) >= 0 and int(labels.max()) < 20
     assert bool(torch.isfinite(probs).all())
