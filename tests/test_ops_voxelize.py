@@ -88,6 +88,7 @@ def test_real_scan_matches_numpy(kitti_scan):
         (lambda: voxelize(torch.zeros(4, 3), [0.1, 0.1]), "voxel_size"),
         (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([2, 3]), 0.1), "offsets"),
         (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([3, 2, 4]), 0.1), "offsets"),
+        (lambda: voxelize(torch.tensor([[0.0, 0, 0], [1e6, 1e6, 1e6]]), 1e-4), "voxel_size"),
     ],
 )
 def test_bad_input_names_the_argument(call, word):

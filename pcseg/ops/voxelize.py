@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from pcseg.errors import PcsegValueError
 from pcseg.ops._common import (
     batch_index,
     check_offsets,
@@ -60,7 +61,12 @@ def _voxelize(points, offsets, voxel_size, origin):
     voxel_size = check_vector3("voxel_size", voxel_size, positive=True)
     origin = [0.0, 0.0, 0.0] if origin is None else check_vector3("origin", origin, positive=False)
     if use_extension("voxelize", points):
-        return torch.ops.pcseg.voxelize(points.contiguous(), offsets, voxel_size, origin)
+        try:
+            return torch.ops.pcseg.voxelize(points.contiguous(), offsets, voxel_size, origin)
+        except RuntimeError as exc:  # the kernel's range checks: report them as bad arguments
+            if "too large" in str(exc) or "int32" in str(exc):
+                raise PcsegValueError(f"voxel_size {voxel_size} is too small for the extent of these points ({exc})") from None
+            raise
     return voxelize_batched_reference(points, offsets, voxel_size, origin)
 
 
@@ -80,6 +86,8 @@ def voxelize_batched_reference(points, offsets, voxel_size, origin):
         empty = torch.empty(0, dtype=torch.int64, device=points.device)
         return torch.empty((0, 4), dtype=torch.int32, device=points.device), empty, empty.clone()
     unique_rows, inverse, counts = torch.unique(rows, dim=0, sorted=True, return_inverse=True, return_counts=True)
+    if int(unique_rows.min()) < -(2**31) or int(unique_rows.max()) > 2**31 - 1:
+        raise PcsegValueError(f"voxel_size {list(voxel_size)} is too small: voxel coordinates do not fit in int32")
     return unique_rows.to(torch.int32), inverse, counts
 
 
