@@ -44,3 +44,18 @@ def cuda_only():
     import torch
 
     return pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test, restored after it.
+
+    Models and sparse layers run many small kernels; on a 2-core machine shared with other work,
+    OpenMP barriers across two threads make them 2-4x slower than one thread.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,13 +11,7 @@ from pcseg.sparse import SparseTensor
 
 TINY = dict(layers=(1, 1, 1, 1, 1, 1, 1, 1), width=0.25)
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine OpenMP barriers thrash under load."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -17,13 +17,7 @@ from pcseg.models.pointnet2_modules import FeaturePropagation, SetAbstraction
 MODELS = [PointNet2SSG, PointNet2MSG]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many small kernels: on a shared 2-core machine one thread avoids oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomize_batch_norms(module: torch.nn.Module, seed: int = 0) -> None:

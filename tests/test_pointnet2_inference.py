@@ -12,13 +12,7 @@ from pcseg.models.pointnet2 import PointNet2SSG
 from pcseg.models.pointnet2_inference import block_regions, predict_scan
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many small kernels: on a shared 2-core machine one thread avoids oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _SignOfX(torch.nn.Module):
