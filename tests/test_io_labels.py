@@ -175,9 +175,9 @@ def test_write_labels_is_atomic(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    import pcseg.io._common as common
+    import pcseg.atomic
 
-    monkeypatch.setattr(common.os, "replace", boom)
+    monkeypatch.setattr(pcseg.atomic.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_labels(path, np.array([4, 5, 6]))
     assert path.read_bytes() == before

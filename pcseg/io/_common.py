@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
 
 from pcseg.errors import PcsegFileNotFoundError, PointCloudFormatError
 
@@ -20,25 +18,6 @@ def existing_file(path, what: str = "point cloud file") -> Path:
     if not p.is_file():
         raise PointCloudFormatError(f"{p}: is a folder, expected a {what}")
     return p
-
-
-@contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
-
-    A crash mid-write leaves the old file (or none), never half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def check_points(cloud, drop_invalid: bool = False):

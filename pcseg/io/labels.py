@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from pcseg.errors import PcsegValueError, PointCloudFormatError
-from pcseg.io._common import atomic_path, existing_file
+from pcseg.atomic import atomic_path
+from pcseg.io._common import existing_file
 
 _UINT16_MAX = 0xFFFF
 

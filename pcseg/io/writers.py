@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pcseg.errors import PcsegValueError
-from pcseg.io._common import atomic_path
+from pcseg.atomic import atomic_path
 from pcseg.io.pointcloud import PointCloud
 
 

@@ -8,13 +8,12 @@ What ``pcseg score`` runs. Both sides may be single files or SemanticKITTI-layou
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pcseg.atomic import atomic_write_text
 from pcseg.errors import PcsegFileNotFoundError, PcsegValueError
 from pcseg.metrics.confusion import ConfusionMatrix
 
@@ -177,19 +176,8 @@ def boundary_summary(result: ScoreResult) -> dict:
 
 
 def write_json_atomic(data, path) -> Path:
-    """Write ``data`` as indented strict JSON through a temp file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write ``data`` as indented strict JSON (NaN is an error), atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_report(result: ScoreResult, out_dir, extra: dict | None = None, plots: bool = True,

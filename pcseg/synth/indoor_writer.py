@@ -21,7 +21,7 @@ import numpy as np
 
 from pcseg.errors import PcsegValueError
 from pcseg.synth.indoor import DepthFrame, build_room, camera_json, depth_frame
-from pcseg.synth.writer import atomic_write_bytes
+from pcseg.atomic import atomic_write_bytes
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -29,7 +29,7 @@ def sample_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def write_sample(out_dir=DATA_DIR) -> tuple[Path, Path]:
     """Write ``sample_scan.bin`` and ``sample_scan.label`` into ``out_dir``; returns their paths."""
-    from pcseg.synth.writer import atomic_write_bytes
+    from pcseg.atomic import atomic_write_bytes
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,34 +11,17 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from pcseg.atomic import atomic_write_bytes
 from pcseg.errors import PcsegValueError
 from pcseg.synth.lidar import get_sensor, scan_scene
 from pcseg.synth.street import build_street
 
 SCAN_PERIOD_S = 0.1  # 10 Hz spin, as KITTI
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; datasets are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def sequence_seed(seed: int, sequence: str) -> np.random.SeedSequence:
     """The seed of one sequence: stable across runs and Python versions (no ``hash()``)."""

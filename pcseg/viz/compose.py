@@ -6,11 +6,11 @@ are never resampled, and colour swatches are written with numpy, so their colour
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from pcseg.atomic import atomic_path
 
 ROW_HEIGHT = 18  # legend row, pixels
 SWATCH = 12  # legend swatch side, pixels
@@ -126,14 +126,6 @@ def save_png(image: np.ndarray, path) -> Path:
     """Write uint8 (H, W, 3) ``image`` to ``path`` as PNG, atomically (temp file + rename)."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), "RGB").save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
