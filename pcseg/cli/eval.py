@@ -15,7 +15,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import json
-    import os
     from pathlib import Path
 
     import torch
@@ -50,9 +49,9 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path(f"{args.checkpoint}.{args.split}.json")
     report = {"checkpoint": str(args.checkpoint), "config": str(args.config), "split": args.split,
               "scans": len(dataset), "metrics": cm.to_dict()}
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    from pcseg.atomic import atomic_write_bytes
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out)
+    atomic_write_bytes(out, json.dumps(report, indent=2).encode())
     print(f"wrote {out}")
     return 0

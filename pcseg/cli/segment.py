@@ -71,8 +71,6 @@ def run(args) -> int:
 def write_colored_ply(path: Path, cloud, labels, colors) -> Path:
     """Binary little-endian PLY: float32 x y z (world coordinates), uchar RGB of each point's
     class, int32 label (train id). Written atomically."""
-    import os
-
     import numpy as np
 
     xyz = cloud.world_xyz()
@@ -87,9 +85,6 @@ def write_colored_ply(path: Path, cloud, labels, colors) -> Path:
               f"element vertex {len(labels)}\n"
               "property float x\nproperty float y\nproperty float z\n"
               "property uchar red\nproperty uchar green\nproperty uchar blue\nproperty int label\nend_header\n")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(header.encode("ascii"))
-        handle.write(data.tobytes())
-    os.replace(tmp, path)
-    return path
+    from pcseg.atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, header.encode("ascii") + data.tobytes())

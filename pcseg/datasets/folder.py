@@ -67,7 +67,7 @@ class FolderDataset(ScanDataset):
         return str(self.items[index][0])
 
     def load_cloud(self, index: int):
-        from pcseg.io import PointCloud, read_labels, read_points
+        from pcseg.io import read_labels, read_points
 
         path, label_path = self.items[index]
         if path.suffix.lower() == ".npy":

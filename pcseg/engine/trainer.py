@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -374,6 +373,6 @@ def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, worl
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from pcseg.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode())
