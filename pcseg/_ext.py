@@ -23,6 +23,8 @@ def extension_loaded() -> bool:
     if not _state["tried"]:
         _state["tried"] = True
         try:
+            import torch  # noqa: F401  (loads libc10/libtorch, which _C links against)
+
             from pcseg import _C  # noqa: F401  (registers torch.ops.pcseg.*)
 
             _state["loaded"] = True

@@ -58,3 +58,16 @@ def test_cuda_sources_use_the_compat_header_only():
     for source in (REPO / "cuda_ext").glob("*/*.cu"):
         text = source.read_text()
         assert "ATen/cuda/" not in text and "c10/cuda/" not in text, source
+
+
+def test_extension_loads_in_a_fresh_process_before_torch_is_imported():
+    """``extension_loaded()`` must import torch itself: _C links against libc10/libtorch."""
+    import subprocess
+    import sys
+
+    from pcseg._ext import extension_loaded
+
+    if not extension_loaded():
+        pytest.skip("extension not built")
+    code = "from pcseg._ext import extension_loaded; assert extension_loaded()"
+    subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], check=True)
