@@ -46,9 +46,9 @@ def test_train_eval_segment(tmp_path, capsys):
     raw = read_labels(tmp_path / "label" / "000000.label")
     np.testing.assert_array_equal(raw, seg.label_map.to_raw(expected))  # raw ids in .label
     np.testing.assert_array_equal(np.load(tmp_path / "npy" / "000000.npy"), expected)  # train ids in .npy
-    ply = (tmp_path / "ply" / "000001.ply").read_bytes()
-    assert b"element vertex 300" in ply and b"property uchar red" in ply
-    assert len(ply) - ply.index(b"end_header\n") - len(b"end_header\n") == 300 * (12 + 3 + 4)
+    ply = read_points(tmp_path / "ply" / "000000.ply")
+    np.testing.assert_array_equal(ply.labels, seg.label_map.to_raw(expected))  # raw ids in .ply
+    np.testing.assert_allclose(ply.rgb * 255, seg.label_map.colors[expected], atol=0.5)  # class colours
 
 
 def test_cli_errors_are_clear_and_keep_outputs(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply]``.
 
 Formats: ``label`` = SemanticKITTI uint32 ``.label`` with raw ids (what the official tools
-read); ``npy`` = int64 (N,) train ids; ``ply`` = points coloured by class with a ``label`` field
-(train id). Inputs are point files or directories (searched for point files, not recursively).
+read); ``npy`` = int64 (N,) train ids; ``ply`` = the scan's points coloured by class, with a
+``label`` field holding raw ids (written by :func:`pcseg.io.write_points`). Inputs are point files or directories (searched for point files, not recursively).
 Each output is written atomically: a failure on one scan leaves earlier outputs intact.
 """
 
@@ -46,7 +46,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from pcseg.engine.segmenter import Segmenter
-    from pcseg.io import read_points, write_labels
+    from pcseg.io import read_points, write_labels, write_points
 
     files = input_files(args.inputs)
     seg = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tta=args.tta, max_points=args.max_points)
@@ -60,31 +60,10 @@ def run(args) -> int:
         elif args.format == "npy":
             write_labels(out_dir / f"{path.stem}.npy", labels)
         else:
-            write_colored_ply(out_dir / f"{path.stem}.ply", cloud, labels, seg.label_map.colors)
+            write_points(out_dir / f"{path.stem}.ply", cloud, labels=seg.label_map.to_raw(labels), label_map=seg.label_map)
         counts = np.bincount(labels, minlength=seg.num_classes)
         top = ", ".join(f"{seg.class_names[c]} {counts[c] / len(labels) * 100:.0f}%" for c in np.argsort(-counts)[:3])
         tqdm.write(f"{path.name}: {len(labels)} points ({top})")
     print(f"wrote {len(files)} {args.format} file(s) to {out_dir}")
     return 0
 
-
-def write_colored_ply(path: Path, cloud, labels, colors) -> Path:
-    """Binary little-endian PLY: float32 x y z (world coordinates), uchar RGB of each point's
-    class, int32 label (train id). Written atomically."""
-    import numpy as np
-
-    xyz = cloud.world_xyz()
-    record = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"),
-                       ("label", "<i4")])
-    data = np.empty(len(labels), dtype=record)
-    data["x"], data["y"], data["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    rgb = np.asarray(colors, dtype=np.uint8)[labels]
-    data["red"], data["green"], data["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    data["label"] = labels
-    header = ("ply\nformat binary_little_endian 1.0\n"
-              f"element vertex {len(labels)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\nproperty int label\nend_header\n")
-    from pcseg.atomic import atomic_write_bytes
-
-    return atomic_write_bytes(path, header.encode("ascii") + data.tobytes())

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pcseg.atomic import atomic_path
 from pcseg.errors import CheckpointError, PcsegFileNotFoundError
 
 FORMAT = "pcseg-checkpoint"
@@ -61,18 +61,11 @@ def save_checkpoint(path, payload: dict) -> Path:
     from pcseg import __version__
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "pcseg_version": __version__, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before the rename, so a crash keeps the old checkpoint
     return path
 
 
@@ -97,6 +90,22 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         if key not in payload:
             raise CheckpointError(f"checkpoint {path}: missing {key!r}")
     return payload
+
+
+# what segmenting needs; the rest of a training checkpoint (optimizer moments, RNG states) is
+# only for resuming and triples the file
+INFERENCE_KEYS = ("config", "label_map", "class_names", "model", "metrics", "epoch", "step", "best_miou")
+
+
+def export_for_inference(src, dst) -> Path:
+    """Write a copy of checkpoint ``src`` to ``dst`` without the training state.
+
+    The result still loads with :meth:`pcseg.Segmenter.from_checkpoint` and ``pcseg segment`` and
+    gives the same labels, but cannot be resumed. This is how the bundled checkpoints in
+    ``pcseg/pretrained/`` are made from ``runs/.../best.pt``.
+    """
+    payload = load_checkpoint(src)
+    return save_checkpoint(dst, {key: payload[key] for key in INFERENCE_KEYS if key in payload})
 
 
 def label_map_from_checkpoint(payload: dict, source="checkpoint"):
