@@ -353,3 +353,26 @@ def test_npz_keeps_offset_and_pixels(tmp_path):
     back = read_points(tmp_path / "c.npz")
     np.testing.assert_array_equal(back.world_xyz(), cloud.world_xyz())
     np.testing.assert_array_equal(back.pixels, cloud.pixels)
+
+
+def test_laz_round_trip_through_laspy(tmp_path):
+    """A compressed .laz written by laspy (lazrs backend) reads back with georeferenced precision."""
+    laspy = pytest.importorskip("laspy")
+    rng = np.random.default_rng(0)
+    n = 500
+    header = laspy.LasHeader(point_format=3, version="1.2")
+    header.scales = np.array([0.01, 0.01, 0.01])
+    header.offsets = np.array([600000.0, 4500000.0, 0.0])
+    las = laspy.LasData(header)
+    world = np.c_[rng.uniform(600000, 600100, n), rng.uniform(4500000, 4500100, n), rng.uniform(0, 30, n)]
+    las.x, las.y, las.z = world[:, 0], world[:, 1], world[:, 2]
+    las.classification = rng.integers(1, 7, n).astype(np.uint8)
+    las.intensity = rng.integers(0, 65535, n).astype(np.uint16)
+    path = tmp_path / "tile.laz"
+    las.write(str(path))
+
+    cloud = read_points(path)
+    stored = np.c_[np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)]  # after the 1 cm quantisation
+    np.testing.assert_allclose(cloud.world_xyz(), stored, atol=1e-6)
+    np.testing.assert_array_equal(cloud.labels, np.asarray(las.classification))
+    np.testing.assert_array_equal(cloud.intensity, np.asarray(las.intensity).astype(np.float32))
