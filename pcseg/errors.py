@@ -31,12 +31,3 @@ class ConfigError(PcsegValueError):
 class CheckpointError(PcsegValueError):
     """A checkpoint is corrupt, foreign, or does not match the model or label map."""
 
-
-def require_file(path, what: str = "file"):
-    """Return ``path`` as a ``Path`` or raise :class:`PcsegFileNotFoundError` naming it."""
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.exists():
-        raise PcsegFileNotFoundError(f"{what} not found: {p}")
-    return p

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from pcseg.errors import ConfigError, PcsegFileNotFoundError
+from pcseg.errors import ConfigError
+from pcseg.io._common import read_yaml_mapping
 
 AUGMENT_DEFAULTS = {
     "rotate_z": False,  # random rotation about z, uniform in [0, 2 pi)
@@ -87,14 +88,7 @@ def load_config(path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     (unknown key, wrong type, bad override) or :class:`PcsegFileNotFoundError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PcsegFileNotFoundError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path}: expected a mapping with dataset/model/train sections")
+    raw = read_yaml_mapping(path, "config")
     for item in overrides:
         apply_override(raw, item)
     return validate_config(raw, source=str(path))

@@ -7,7 +7,27 @@ from pathlib import Path
 import numpy as np
 
 
-from pcseg.errors import PcsegFileNotFoundError, PointCloudFormatError
+from pcseg.errors import ConfigError, PcsegFileNotFoundError, PointCloudFormatError
+
+
+def read_yaml_mapping(path, what: str) -> dict:
+    """Parse the YAML file ``path`` whose top level must be a mapping (a config, a label map).
+
+    :class:`PcsegFileNotFoundError` when it is missing, :class:`ConfigError` naming ``what`` and
+    the file when it is not valid YAML or not a mapping.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise PcsegFileNotFoundError(f"{what} file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path}: expected a mapping at the top level")
+    return data
 
 
 def existing_file(path, what: str = "point cloud file") -> Path:

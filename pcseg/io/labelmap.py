@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pcseg.errors import ConfigError, PcsegFileNotFoundError, PcsegValueError
+from pcseg.errors import ConfigError, PcsegValueError
+from pcseg.io._common import read_yaml_mapping
 
 # repository root is the parent of the package folder (the package is installed editable)
 DATASETS_DIR = Path(__file__).resolve().parents[2] / "datasets"
@@ -103,17 +104,7 @@ class LabelMap:
     @classmethod
     def from_yaml(cls, path) -> "LabelMap":
         """Read a SemanticKITTI-style label-map YAML (see the module docstring for the keys)."""
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise PcsegFileNotFoundError(f"label map file not found: {path}")
-        try:
-            spec = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"label map {path}: not valid YAML ({exc})") from None
-        if not isinstance(spec, dict):
-            raise ConfigError(f"label map {path}: expected a mapping at the top level")
+        spec = read_yaml_mapping(path, "label map")
         return cls(spec, source=str(path))
 
     @classmethod
