@@ -12,12 +12,30 @@ one destroyed first) when another size is needed.
 from __future__ import annotations
 
 import gc
+import os
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 
 from pcseg.viz.camera import Camera
 
 _live = {"size": None, "renderer": None}  # the one OffscreenRenderer of this process (see above)
+
+
+@contextmanager
+def _native_stdout_silenced():
+    """Filament prints its start-up lines (``FEngine ... created``) straight to file descriptor 1;
+    keep them out of the user's output (a demo's table, a piped ``pcseg view``)."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _renderer(width: int, height: int):
@@ -32,7 +50,8 @@ def _renderer(width: int, height: int):
             del old
             gc.collect()  # make sure the old renderer is gone before the next one is created
         o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
-        renderer = rendering.OffscreenRenderer(width, height)
+        with _native_stdout_silenced():
+            renderer = rendering.OffscreenRenderer(width, height)
         renderer.scene.view.set_post_processing(False)
         renderer.scene.view.set_antialiasing(False)
         _live["renderer"], _live["size"] = renderer, (width, height)
