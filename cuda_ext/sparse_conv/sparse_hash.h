@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define PCSEG_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define PCSEG_HOST_DEVICE inline
-#endif
+#include "common/host_device.h"
 
 namespace pcseg {
 namespace sparse {
