@@ -21,6 +21,7 @@ import numpy as np
 
 from pcseg.errors import PcsegValueError
 from pcseg.synth.indoor import DepthFrame, build_room, camera_json, depth_frame
+from pcseg.synth.writer import check_dataset_args
 from pcseg.atomic import atomic_write_bytes
 
 
@@ -60,14 +61,7 @@ def write_depth_dataset(out_dir, scenes=("scene0000",), frames_per_scene: int = 
     The same arguments give byte-identical files. ``frame_options`` go to :func:`depth_frame`
     (``width``, ``height``, ``fx``, ``fy``, ``noise``, ``max_depth``). Returns ``Path(out_dir)``.
     """
-    if int(frames_per_scene) < 1:
-        raise PcsegValueError(f"frames_per_scene must be >= 1, got {frames_per_scene}")
-    scenes = [str(s) for s in scenes]
-    if not scenes or any(not s or "/" in s or s in (".", "..") for s in scenes):
-        raise PcsegValueError(f"scenes must be non-empty folder names, got {scenes!r}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise PcsegValueError(f"out_dir {out} exists and is not a folder")
+    out, scenes = check_dataset_args(out_dir, scenes, "scenes", frames_per_scene, "frames_per_scene")
     bar = None
     if progress:
         from tqdm import tqdm

@@ -55,6 +55,20 @@ def _calib_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_dataset_args(out_dir, folders, folders_name: str, count, count_name: str) -> tuple[Path, list[str]]:
+    """Validate a dataset writer's arguments: ``count`` >= 1 items per folder, ``folders`` plain
+    non-empty folder names, ``out_dir`` not an existing file. Returns ``(Path(out_dir), folders as str)``."""
+    if int(count) < 1:
+        raise PcsegValueError(f"{count_name} must be >= 1, got {count}")
+    folders = [str(f) for f in folders]
+    if not folders or any(not f or "/" in f or f in (".", "..") for f in folders):
+        raise PcsegValueError(f"{folders_name} must be non-empty folder names, got {folders!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise PcsegValueError(f"out_dir {out} exists and is not a folder")
+    return out, folders
+
+
 def write_dataset(out_dir, sequences=("00",), scans_per_sequence: int = 10, seed: int = 0, sensor: str = "hdl64",
                   progress: bool = True) -> Path:
     """Generate ``scans_per_sequence`` consecutive scans per sequence and write them under ``out_dir``.
@@ -73,15 +87,8 @@ def write_dataset(out_dir, sequences=("00",), scans_per_sequence: int = 10, seed
 
     Returns the ``Path`` of ``out_dir``.
     """
-    if int(scans_per_sequence) < 1:
-        raise PcsegValueError(f"scans_per_sequence must be >= 1, got {scans_per_sequence}")
-    sequences = [str(s) for s in sequences]
-    if not sequences or any(not s or "/" in s or s in (".", "..") for s in sequences):
-        raise PcsegValueError(f"sequences must be non-empty folder names, got {sequences!r}")
+    out, sequences = check_dataset_args(out_dir, sequences, "sequences", scans_per_sequence, "scans_per_sequence")
     model = get_sensor(sensor)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise PcsegValueError(f"out_dir {out} exists and is not a folder")
     total = len(sequences) * int(scans_per_sequence)
     bar = None
     if progress:
