@@ -1,7 +1,8 @@
 """Point-op speed on the real 123k-point SemanticKITTI scan against the peers users have today.
 
 Run: ``python benchmarks/bench_ops.py [--repeats 15]``. Prints one table: best and median wall
-time per implementation, and the speed-up of pcseg over the fastest peer (best-of-N ratio).
+time per implementation, and the speed-up of pcseg over the fastest peer (best-of-N ratio). The
+implementations of one op are timed round-robin, so they share the machine's conditions.
 Peers are timed without their one-off set-up (Open3D PointCloud construction, spconv generator
 construction); tree/index builds that depend on the points are included, like ours.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import random
 import statistics
 import sys
 import time
@@ -22,14 +24,35 @@ REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared" / "data" / "semantickitti" / "sequences" / "08" / "velodyne" / "000000.bin"
 
 
-def timeit(fn, repeats):
-    fn()  # warm-up
-    times = []
+def time_interleaved(candidates, repeats):
+    """Best and median wall time (ms) of each candidate, timed round-robin in shuffled order.
+
+    Interleaving makes every implementation of an op see the same machine conditions: on a shared
+    machine a block of runs timed a second later can be 1.5x slower or faster. ``candidates`` is a
+    list of (fn, repeats or None); a candidate stops after its own repeat count.
+    """
+    order = list(range(len(candidates)))
+    for fn, _ in candidates:
+        fn()  # warm-up
+    times = [[] for _ in candidates]
+    rng = random.Random(0)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3, statistics.median(times) * 1e3
+        rng.shuffle(order)
+        for k in order:
+            fn, own_repeats = candidates[k]
+            if own_repeats is not None and len(times[k]) >= own_repeats:
+                continue
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return [(min(t) * 1e3, statistics.median(t) * 1e3) for t in times]
+
+
+def add_op(rows, op, implementations, repeats):
+    """Times (name, fn, is_ours[, own_repeats]) implementations of one op together into ``rows``."""
+    candidates = [(impl[1], impl[3] if len(impl) > 3 else None) for impl in implementations]
+    for impl, (best, median) in zip(implementations, time_interleaved(candidates, repeats)):
+        rows.append((op, impl[0], best, median, impl[2]))
 
 
 def optional(name):
@@ -71,11 +94,11 @@ def main(argv=None) -> int:
         keys = (cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2]
         return torch.unique(keys, return_inverse=True, return_counts=True)
 
-    rows.append(("voxelize 5 cm", "pcseg.ops.voxelize", *timeit(lambda: voxelize(pts, 0.05), r), True))
-    rows.append(("voxelize 5 cm", "torch.unique over packed keys", *timeit(hand_unique, r), False))
+    voxelize_impls = [("pcseg.ops.voxelize", lambda: voxelize(pts, 0.05), True),
+                      ("torch.unique over packed keys", hand_unique, False)]
     if o3d is not None:
         pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
-        rows.append(("voxelize 5 cm", "Open3D voxel_down_sample", *timeit(lambda: pcd.voxel_down_sample(0.05), r), False))
+        voxelize_impls.append(("Open3D voxel_down_sample", lambda: pcd.voxel_down_sample(0.05), False))
     spconv_utils = optional("spconv.pytorch.utils")
     if spconv_utils is not None:
         # spconv's CPU PointToVoxel allocates a dense table of the whole range (27 GB for this
@@ -84,15 +107,18 @@ def main(argv=None) -> int:
             vsize_xyz=[0.05] * 3, coors_range_xyz=[-20.0, -20.0, -3.0, 20.0, 20.0, 3.0], num_point_features=3,
             max_num_voxels=points.shape[0], max_num_points_per_voxel=1,
         )
-        rows.append(("voxelize 5 cm", "spconv PointToVoxel (40x40x6 m crop)", *timeit(lambda: gen(pts), r), False))
+        voxelize_impls.append(("spconv PointToVoxel (40x40x6 m crop)", lambda: gen(pts), False))
+    add_op(rows, "voxelize 5 cm", voxelize_impls, r)
 
     # --- ball query: 4096 queries, r = 0.8 m, k = 32 -------------------------------------------
     def ckdtree_ball():
         tree = cKDTree(points)
         return tree.query(queries_np, k=32, distance_upper_bound=0.8)
 
-    rows.append(("ball query r=0.8 k=32", "pcseg.ops.ball_query", *timeit(lambda: ball_query(pts, queries, 0.8, 32), r), True))
-    rows.append(("ball query r=0.8 k=32", "scipy cKDTree build+query", *timeit(ckdtree_ball, r), False))
+    ball_impls = [("pcseg.ops.ball_query", lambda: ball_query(pts, queries, 0.8, 32), True),
+                  ("scipy cKDTree build+query", ckdtree_ball, False)]
+    knn_impls = [("pcseg.ops.knn", lambda: knn(pts, queries, 16), True),
+                 ("scipy cKDTree build+query", lambda: cKDTree(points).query(queries_np, k=16), False)]
     if o3d is not None:
         o3d_points = o3d.core.Tensor(points)
         o3d_queries = o3d.core.Tensor(queries_np)
@@ -107,20 +133,13 @@ def main(argv=None) -> int:
             nns.knn_index()
             return nns.knn_search(o3d_queries, 16)
 
-        rows.append(("ball query r=0.8 k=32", "Open3D hybrid_search", *timeit(o3d_hybrid, r), False))
-
+        ball_impls.append(("Open3D hybrid_search", o3d_hybrid, False))
+        knn_impls.append(("Open3D knn_search", o3d_knn, False))
+    add_op(rows, "ball query r=0.8 k=32", ball_impls, r)
     # --- kNN k = 16 ----------------------------------------------------------------------------
-    rows.append(("kNN k=16", "pcseg.ops.knn", *timeit(lambda: knn(pts, queries, 16), r), True))
-    rows.append(("kNN k=16", "scipy cKDTree build+query", *timeit(lambda: cKDTree(points).query(queries_np, k=16), r), False))
-    if o3d is not None:
-        rows.append(("kNN k=16", "Open3D knn_search", *timeit(o3d_knn, r), False))
+    add_op(rows, "kNN k=16", knn_impls, r)
 
     # --- FPS 16384 -> 4096 -----------------------------------------------------------------------
-    rows.append(("FPS 16384->4096", "pcseg.ops.furthest_point_sample", *timeit(lambda: furthest_point_sample(fps_pts, 4096), r), True))
-    if o3d is not None:
-        fps_pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(fps_np.astype(np.float64)))
-        rows.append(("FPS 16384->4096", "Open3D farthest_point_down_sample", *timeit(lambda: fps_pcd.farthest_point_down_sample(4096), r), False))
-
     def numpy_fps():
         chosen = np.empty(4096, dtype=np.int64)
         min_dist = np.full(fps_np.shape[0], np.inf, dtype=np.float32)
@@ -132,7 +151,12 @@ def main(argv=None) -> int:
             current = int(min_dist.argmax())
         return chosen
 
-    rows.append(("FPS 16384->4096", "numpy loop", *timeit(numpy_fps, max(3, r // 5)), False))
+    fps_impls = [("pcseg.ops.furthest_point_sample", lambda: furthest_point_sample(fps_pts, 4096), True)]
+    if o3d is not None:
+        fps_pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(fps_np.astype(np.float64)))
+        fps_impls.append(("Open3D farthest_point_down_sample", lambda: fps_pcd.farthest_point_down_sample(4096), False))
+    fps_impls.append(("numpy loop", numpy_fps, False, max(3, r // 5)))  # 2 s a call: fewer repeats
+    add_op(rows, "FPS 16384->4096", fps_impls, r)
 
     print(f"pcseg point ops on the real scan ({points.shape[0]:,} points), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, extension {'built' if extension_loaded() else 'NOT built'}")

@@ -65,6 +65,56 @@ def test_matches_reference_on_random_clouds(device, dtype):
             assert torch.equal(g.cpu(), r.cpu())
 
 
+@pytest.fixture
+def four_threads():
+    """Four intra-op threads, so the CPU kernel splits large inputs into four chunks."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_chunked_kernel_matches_reference(four_threads):
+    # 150k points: the CPU kernel works in 4 chunks. Coarse voxels make runs of one voxel cross
+    # chunk borders in the sorted order, and cloud borders fall inside chunks.
+    gen = torch.Generator().manual_seed(1)
+    points = torch.rand(150_000, 3, generator=gen) * torch.tensor([40.0, 30.0, 4.0]) - 15
+    offsets = torch.tensor([37_001, 37_001, 90_000, 150_000])
+    for size in (0.05, 2.0, 50.0):
+        got = voxelize_batched(points, offsets, size)
+        ref = voxelize_batched_reference(points, offsets, [size] * 3, [0.0] * 3)
+        for g, r in zip(got, ref):
+            assert torch.equal(g, r)
+    four_chunks = voxelize_batched(points, offsets, 0.05)
+    torch.set_num_threads(1)
+    one_chunk = voxelize_batched(points, offsets, 0.05)
+    assert all(torch.equal(a, b) for a, b in zip(four_chunks, one_chunk))
+
+
+def test_grid_too_wide_to_pack_matches_reference():
+    # Cells spread over 2^27 per axis: 81 key bits, too many for one word with the point index,
+    # so the kernel takes its comparison-sort path.
+    gen = torch.Generator().manual_seed(2)
+    points = (torch.rand(5000, 3, generator=gen, dtype=torch.float64) - 0.5) * 1.3e5
+    points[2500:] = points[:2500]  # duplicates
+    got = voxelize(points, 1e-3)
+    ref = voxelize_reference(points, 1e-3)
+    assert got[0].shape[0] == 2500
+    for g, r in zip(got, ref):
+        assert torch.equal(g, r)
+
+
+def test_raw_operator_rejects_nan():
+    from pcseg._ext import extension_loaded
+    from pcseg.ops._common import use_extension
+
+    points = torch.tensor([[0.0, 1.0, 2.0], [float("inf"), 0.0, 0.0]])
+    if not extension_loaded() or not use_extension("voxelize", points):
+        pytest.skip("extension not built")
+    with pytest.raises(RuntimeError, match="NaN or infinite"):
+        torch.ops.pcseg.voxelize(points, torch.tensor([2]), [0.1] * 3, [0.0] * 3)
+
+
 def test_real_scan_matches_numpy(kitti_scan):
     points = _kitti_points(kitti_scan)
     coords, inverse, counts = voxelize(points, 0.05)
@@ -84,6 +134,8 @@ def test_real_scan_matches_numpy(kitti_scan):
         (lambda: voxelize(torch.zeros(4, 3, dtype=torch.int32), 0.1), "points"),
         (lambda: voxelize(torch.zeros(4, 2), 0.1), "points"),
         (lambda: voxelize(torch.tensor([[0.0, float("nan"), 0.0]]), 0.1), "NaN"),
+        (lambda: voxelize(torch.tensor([[0.0, 1.0, 2.0]] * 40 + [[0.0, 0.0, -float("inf")]]), 0.1), "infinite"),
+        (lambda: voxelize_batched(torch.tensor([[1.0, 1.0, 1.0], [float("nan")] * 3]), torch.tensor([1, 2]), 0.1), "NaN"),
         (lambda: voxelize(torch.zeros(4, 3), 0.0), "voxel_size"),
         (lambda: voxelize(torch.zeros(4, 3), [0.1, 0.1]), "voxel_size"),
         (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([2, 3]), 0.1), "offsets"),
@@ -96,6 +148,15 @@ def test_bad_input_names_the_argument(call, word):
         call()
 
 
+def test_reference_path_rejects_nan(monkeypatch):
+    import importlib
+
+    voxelize_module = importlib.import_module("pcseg.ops.voxelize")  # the module, not the function
+    monkeypatch.setattr(voxelize_module, "use_extension", lambda *args: False)
+    with pytest.raises(PcsegValueError, match="NaN"):
+        voxelize(torch.tensor([[0.0, 0.0, 0.0], [float("nan"), 0.0, 0.0]]), 0.1)
+
+
 def test_opcheck():
     from pcseg._ext import extension_loaded
     from pcseg.ops._common import use_extension
@@ -104,6 +165,7 @@ def test_opcheck():
         pytest.skip("extension not built")
     points = torch.rand(50, 3) * 4
     use_extension("voxelize", points)  # registers the fake kernels
-    torch.library.opcheck(
-        torch.ops.pcseg.voxelize.default, (points, torch.tensor([20, 50]), [0.5, 0.5, 0.5], [0.0, 0.0, 0.0])
-    )
+    for with_batch in (True, False):
+        torch.library.opcheck(
+            torch.ops.pcseg.voxelize.default, (points, torch.tensor([20, 50]), [0.5] * 3, [0.0] * 3, with_batch)
+        )

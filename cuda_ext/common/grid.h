@@ -1,6 +1,6 @@
 // CPU helpers shared by voxelization, ball query and kNN: integer cell coordinates of points,
 // packed into one int64 key per point ((batch, x, y, z) in lexicographic order), a stable radix
-// sort of the keys, and the run-length "cells" view of the sorted points.
+// sort of the keys (common/radix_sort.h), and the run-length "cells" view of the sorted points.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include "common/radix_sort.h"
 
 namespace pcseg {
 
@@ -103,46 +105,6 @@ struct SortedCells {
   }
 };
 
-namespace detail {
-
-// Stable LSD radix sort of 64-bit words by bits [low_bit, low_bit + bits). Histograms of every
-// digit are counted in one read.
-inline void radix_sort_words(std::vector<uint64_t>& words, int low_bit, int bits) {
-  const int64_t n = static_cast<int64_t>(words.size());
-  if (n <= 1 || bits <= 0) return;
-  const int num_passes = (bits + 10) / 11;
-  const int digit_bits = (bits + num_passes - 1) / num_passes;
-  const int64_t buckets = int64_t(1) << digit_bits;
-  const uint64_t mask = static_cast<uint64_t>(buckets - 1);
-  std::vector<int64_t> histograms(num_passes * buckets, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t w = words[i] >> low_bit;
-    for (int p = 0; p < num_passes; ++p) ++histograms[p * buckets + ((w >> (p * digit_bits)) & mask)];
-  }
-  std::vector<uint64_t> scratch(n);
-  for (int p = 0; p < num_passes; ++p) {
-    int64_t* histogram = histograms.data() + p * buckets;
-    if (*std::max_element(histogram, histogram + buckets) == n) continue;  // one digit value: nothing moves
-    int64_t running = 0;
-    for (int64_t b = 0; b < buckets; ++b) {
-      const int64_t count = histogram[b];
-      histogram[b] = running;
-      running += count;
-    }
-    const int shift = low_bit + p * digit_bits;
-    for (int64_t i = 0; i < n; ++i) scratch[histogram[(words[i] >> shift) & mask]++] = words[i];
-    words.swap(scratch);
-  }
-}
-
-inline int bits_for(uint64_t bound) {
-  int bits = 0;
-  while (bits < 64 && (uint64_t(1) << bits) < bound) ++bits;
-  return bits;
-}
-
-}  // namespace detail
-
 // Sorts the points of a ragged batch into cells of `cell_size` (keys (batch, x, y, z)).
 template <typename scalar_t>
 SortedCells sort_into_cells(const scalar_t* points, int64_t n, const int64_t* offsets, int64_t num_batches,
@@ -159,10 +121,10 @@ SortedCells sort_into_cells(const scalar_t* points, int64_t n, const int64_t* of
     return layout.pack(b, cell_of(points[i * 3], org[0], size[0]), cell_of(points[i * 3 + 1], org[1], size[1]),
                        cell_of(points[i * 3 + 2], org[2], size[2]));
   };
-  const int key_bits = detail::bits_for(static_cast<uint64_t>(layout.num_keys()));
+  const int key_bits = bits_for(static_cast<uint64_t>(layout.num_keys()));
   std::vector<int64_t> sorted_keys(n);
   grid.order.resize(n);
-  const int index_bits = std::max(1, detail::bits_for(static_cast<uint64_t>(n)));
+  const int index_bits = std::max(1, bits_for(static_cast<uint64_t>(n)));
   if (key_bits + index_bits <= 64) {
     // Key and point index packed in one word: sorting by the key bits sorts both, stably.
     std::vector<uint64_t> words(n);
@@ -173,11 +135,12 @@ SortedCells sort_into_cells(const scalar_t* points, int64_t n, const int64_t* of
       }
       start = offsets[b];
     }
-    detail::radix_sort_words(words, index_bits, key_bits);
+    std::vector<uint64_t> scratch(n);
+    const uint64_t* sorted = radix_sort_words(words.data(), scratch.data(), n, index_bits, key_bits);
     const uint64_t index_mask = (uint64_t(1) << index_bits) - 1;
     for (int64_t i = 0; i < n; ++i) {
-      sorted_keys[i] = static_cast<int64_t>(words[i] >> index_bits);
-      grid.order[i] = static_cast<int32_t>(words[i] & index_mask);
+      sorted_keys[i] = static_cast<int64_t>(sorted[i] >> index_bits);
+      grid.order[i] = static_cast<int32_t>(sorted[i] & index_mask);
     }
   } else {
     // Wide keys (huge grids): sort indices by key with a stable comparison sort.

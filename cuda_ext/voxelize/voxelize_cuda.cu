@@ -54,7 +54,7 @@ __global__ void unpack_keys_kernel(const int64_t* __restrict__ keys, int64_t num
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cuda(const at::Tensor& points_in, const at::Tensor& offsets_in,
                                                              at::ArrayRef<double> voxel_size,
-                                                             at::ArrayRef<double> origin) {
+                                                             at::ArrayRef<double> origin, bool with_batch) {
   PCSEG_CHECK_POINTS(points_in);
   PCSEG_CHECK_OFFSETS(offsets_in);
   PCSEG_CHECK_SAME_DEVICE(points_in, offsets_in);
@@ -66,7 +66,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cuda(const at::Tensor& p
   const int64_t num_batches = offsets.size(0);
   const auto long_opts = points.options().dtype(at::kLong);
   if (n == 0) {
-    return {at::empty({0, 4}, points.options().dtype(at::kInt)), at::empty({0}, long_opts), at::empty({0}, long_opts)};
+    return {at::empty({0, with_batch ? 4 : 3}, points.options().dtype(at::kInt)), at::empty({0}, long_opts),
+            at::empty({0}, long_opts)};
   }
   cudaStream_t stream = cuda::current_stream();
   at::Tensor cells = at::empty({n, 3}, long_opts);
@@ -115,6 +116,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cuda(const at::Tensor& p
       unique_keys.data_ptr<int64_t>(), num_voxels, min_x, min_y, min_z, ext_x, ext_y, ext_z,
       coords.data_ptr<int32_t>());
   PCSEG_CUDA_CHECK_LAUNCH();
+  if (!with_batch) coords = coords.slice(1, 1).contiguous();  // single cloud: (V, 3) (x, y, z)
   return {coords, inverse, counts};
 }
 

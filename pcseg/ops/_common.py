@@ -41,8 +41,9 @@ def check_tensor(name: str, value) -> torch.Tensor:
     return value
 
 
-def check_points(name: str, points, batched_ok: bool = True, allow_empty: bool = False) -> torch.Tensor:
-    """``points`` must be float32/float64 (N,3), or (B,N,3) when ``batched_ok``, finite, non-empty."""
+def check_points(name: str, points, batched_ok: bool = True, allow_empty: bool = False, finite: bool = True) -> torch.Tensor:
+    """``points`` must be float32/float64 (N,3), or (B,N,3) when ``batched_ok``, non-empty, and
+    finite (unless ``finite=False``: then the caller checks that, see :func:`check_finite`)."""
     check_tensor(name, points)
     if points.dtype not in FLOAT_DTYPES:
         raise PcsegValueError(f"{name} must be float32 or float64, got {points.dtype}")
@@ -51,6 +52,11 @@ def check_points(name: str, points, batched_ok: bool = True, allow_empty: bool =
         raise PcsegValueError(f"{name} must have shape {shapes}, got {tuple(points.shape)}")
     if points.shape[-2] == 0 and not allow_empty:
         raise PcsegValueError(f"{name} is empty (no points)")
+    return check_finite(name, points) if finite else points
+
+
+def check_finite(name: str, points: torch.Tensor) -> torch.Tensor:
+    """``points`` must hold no NaN or infinite value."""
     # One sum catches NaN/inf cheaply (it propagates); only then check element-wise, since a sum of
     # huge finite values can overflow too.
     if points.numel() and not bool(torch.isfinite(points.sum())) and not bool(torch.isfinite(points).all()):

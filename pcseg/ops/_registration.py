@@ -39,10 +39,10 @@ def ensure_registered() -> None:
         )
 
 
-def _voxelize_fake(points, offsets, voxel_size, origin):
+def _voxelize_fake(points, offsets, voxel_size, origin, with_batch=True):
     num_voxels = torch.library.get_ctx().new_dynamic_size()
     return (
-        points.new_empty((num_voxels, 4), dtype=torch.int32),
+        points.new_empty((num_voxels, 4 if with_batch else 3), dtype=torch.int32),
         points.new_empty((points.shape[0],), dtype=torch.int64),
         points.new_empty((num_voxels,), dtype=torch.int64),
     )

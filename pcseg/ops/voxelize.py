@@ -12,6 +12,7 @@ import torch
 from pcseg.errors import PcsegValueError
 from pcseg.ops._common import (
     batch_index,
+    check_finite,
     check_offsets,
     check_points,
     check_vector3,
@@ -33,10 +34,9 @@ def voxelize(points: torch.Tensor, voxel_size, origin=None):
         inverse: (N,) int64, the row of ``coords`` each point falls in.
         counts: (V,) int64 number of points per voxel.
     """
-    check_points("points", points, batched_ok=False, allow_empty=True)
+    check_points("points", points, batched_ok=False, allow_empty=True, finite=False)
     offsets = single_offsets(points.shape[0], points.device)
-    coords, inverse, counts = _voxelize(points, offsets, voxel_size, origin)
-    return coords[:, 1:].contiguous(), inverse, counts
+    return _voxelize(points, offsets, voxel_size, origin, with_batch=False)
 
 
 def voxelize_batched(points: torch.Tensor, offsets: torch.Tensor, voxel_size, origin=None):
@@ -52,22 +52,28 @@ def voxelize_batched(points: torch.Tensor, offsets: torch.Tensor, voxel_size, or
         inverse: (N,) int64 voxel row of every point.
         counts: (V,) int64 points per voxel.
     """
-    check_points("points", points, batched_ok=False, allow_empty=True)
+    check_points("points", points, batched_ok=False, allow_empty=True, finite=False)
     offsets = check_offsets("offsets", offsets, points.shape[0], points.device)
     return _voxelize(points, offsets, voxel_size, origin)
 
 
-def _voxelize(points, offsets, voxel_size, origin):
+def _voxelize(points, offsets, voxel_size, origin, with_batch=True):
     voxel_size = check_vector3("voxel_size", voxel_size, positive=True)
     origin = [0.0, 0.0, 0.0] if origin is None else check_vector3("origin", origin, positive=False)
-    if use_extension("voxelize", points):
+    on_kernel = use_extension("voxelize", points)
+    if not (on_kernel and points.device.type == "cpu"):  # the CPU kernel finds NaN/inf in its first pass
+        check_finite("points", points)
+    if on_kernel:
         try:
-            return torch.ops.pcseg.voxelize(points.contiguous(), offsets, voxel_size, origin)
-        except RuntimeError as exc:  # the kernel's range checks: report them as bad arguments
+            return torch.ops.pcseg.voxelize(points.contiguous(), offsets, voxel_size, origin, with_batch)
+        except RuntimeError as exc:  # the kernel's checks: report them as bad arguments
+            if "NaN or infinite" in str(exc):
+                raise PcsegValueError("points contains NaN or infinite coordinates") from None
             if "too large" in str(exc) or "int32" in str(exc):
                 raise PcsegValueError(f"voxel_size {voxel_size} is too small for the extent of these points ({exc})") from None
             raise
-    return voxelize_batched_reference(points, offsets, voxel_size, origin)
+    coords, inverse, counts = voxelize_batched_reference(points, offsets, voxel_size, origin)
+    return (coords if with_batch else coords[:, 1:].contiguous()), inverse, counts
 
 
 def voxel_cells(points: torch.Tensor, voxel_size, origin) -> torch.Tensor:
