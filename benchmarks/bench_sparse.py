@@ -9,7 +9,7 @@ also reports the largest difference between the two engines' outputs).
 
 Times are the minimum over ``--repeat`` runs after one warm-up, in milliseconds, forward only
 under ``torch.no_grad()`` (except the training-step row); on the CPU they are process CPU time
-unless ``--wall`` is given (see ``best_time``). "pcseg" includes building the kernel map (as spconv does on a new
+unless ``--wall`` is given (see ``best_times``). "pcseg" includes building the kernel map (as spconv does on a new
 tensor); "pcseg, map cached" reuses it, as every layer after the first at a stride does in a net.
 """
 
@@ -27,22 +27,26 @@ REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared" / "data" / "semantickitti" / "sequences" / "08" / "velodyne" / "000000.bin"
 
 
-def best_time(fn, repeat: int, sync, clock) -> float:
-    """Minimum over ``repeat`` runs (after one warm-up) of the process CPU time or wall time, ms.
+def best_times(fns, repeat: int, sync, clock) -> list[float]:
+    """Minimum over ``repeat`` runs (after one warm-up) of each function's time, in ms.
 
-    ``clock`` is ``time.process_time`` (CPU time of all the process's threads) by default on the
-    CPU: on the shared, contended development machine wall time mostly measures waiting for a
-    core. ``--wall`` gives ``time.perf_counter`` (use it on a quiet machine; always on the GPU).
+    The functions are timed round-robin, so pcseg and spconv see the same machine conditions (a
+    block of runs timed later can be 1.5x slower or faster on a shared machine). ``clock`` is
+    ``time.process_time`` (CPU time of all the process's threads) by default on the CPU: on a
+    contended machine wall time mostly measures waiting for a core. ``--wall`` gives
+    ``time.perf_counter`` (use it on a quiet machine; always on the GPU).
     """
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = clock()
+    for fn in fns:
         fn()
-        sync()
-        best = min(best, clock() - t0)
-    return best * 1e3
+    sync()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = clock()
+            fn()
+            sync()
+            best[i] = min(best[i], clock() - t0)
+    return [b * 1e3 for b in best]
 
 
 def _no_sync():
@@ -93,7 +97,7 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else _no_sync
     clock = time.perf_counter if (args.wall or device.type == "cuda") else time.process_time
-    timed = lambda fn: best_time(fn, args.repeat, sync, clock)  # noqa: E731
+    timed = lambda *fns: best_times(fns, args.repeat, sync, clock)  # noqa: E731
 
     from pcseg import _ext
     from pcseg.models import MinkUNet
@@ -120,24 +124,27 @@ def main(argv=None) -> int:
             feats = torch.randn(coords.shape[0], cin, device=device)
             fresh = lambda: layer(SparseTensor(feats, coords, check=False))  # noqa: E731
             warm_x = SparseTensor(feats, coords)
-            t_fresh = timed(fresh)
-            t_cached = timed(lambda: layer(warm_x))
             t_sp, diff = float("nan"), float("nan")
-            if spconv is not None:
+            if spconv is None:
+                t_fresh, t_cached = timed(fresh, lambda: layer(warm_x))
+            else:
                 theirs = spconv_layer(spconv, layer)
-                t_sp = timed(lambda: theirs(spconv_tensor(spconv, feats, coords)))
+                t_fresh, t_cached, t_sp = timed(fresh, lambda: layer(warm_x),
+                                                lambda: theirs(spconv_tensor(spconv, feats, coords)))
                 diff = _max_diff(layer(warm_x), theirs(spconv_tensor(spconv, feats, coords)),
                                  coord_shift(coords))
             rows.append((name, t_fresh, t_cached, t_sp, diff))
 
         for width in (float(w) for w in args.widths.split(",")):
             model = MinkUNet(20, 4, voxel_size=0.05, layers="18", width=width).to(device).eval()
-            t_ours = timed(lambda: model.forward_ragged(pts[:, :3], pts, offsets))
+            run_ours = lambda: model.forward_ragged(pts[:, :3], pts, offsets)  # noqa: E731
             t_sp, diff = float("nan"), float("nan")
-            if spconv is not None:
+            if spconv is None:
+                (t_ours,) = timed(run_ours)
+            else:
                 theirs = spconv_minkunet(spconv, model)
                 run_theirs = lambda: theirs(pts, offsets)  # noqa: E731
-                t_sp = timed(run_theirs)
+                t_ours, t_sp = timed(run_ours, run_theirs)
                 diff = float((run_theirs() - model.forward_ragged(pts[:, :3], pts, offsets)).abs().max())
             gflop = conv_gflop(model, pts, offsets)
             rows.append((f"MinkUNet18 width {width:g} forward ({pts.shape[0]} pts; {gflop:.0f} GFLOP of "
@@ -151,12 +158,12 @@ def main(argv=None) -> int:
             loss = torch.nn.functional.cross_entropy(forward(), labels)
             loss.backward()
 
-        t_ours = timed(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets)))
+        (t_ours,) = timed(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets)))
         t_sp = float("nan")
         if spconv is not None:
             theirs = spconv_minkunet(spconv, model).train()
             try:
-                t_sp = timed(lambda: step(lambda: theirs(pts, offsets)))
+                (t_sp,) = timed(lambda: step(lambda: theirs(pts, offsets)))
             except (AssertionError, RuntimeError) as exc:  # spconv's CPU build: no backward
                 print(f"spconv training step failed: {str(exc).splitlines()[-1]}")
         rows.append((f"MinkUNet18 width {args.train_width:g} train step (fwd+bwd)", t_ours, float("nan"), t_sp,
