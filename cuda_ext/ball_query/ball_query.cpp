@@ -48,9 +48,7 @@ at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries
     const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
     // Coordinates copied in cell order so the candidate scans read memory sequentially.
     std::vector<scalar_t> sorted_xyz(n * 3);
-    for (int64_t t = 0; t < n; ++t) {
-      for (int d = 0; d < 3; ++d) sorted_xyz[t * 3 + d] = p[grid.order[t] * 3 + d];
-    }
+    gather_rows3(p, grid.order.data(), n, sorted_xyz.data());
     const double* cell_for_order = cell;
     const double* origin_for_order = origin;
     const scalar_t r = static_cast<scalar_t>(radius);

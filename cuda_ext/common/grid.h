@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "common/radix_sort.h"
@@ -25,6 +26,11 @@ inline std::vector<int64_t> batch_of_points(const int64_t* offsets, int64_t num_
     start = offsets[b];
   }
   return batch;
+}
+
+// Cloud of point i in a ragged batch: the first b with offsets[b] > i.
+inline int64_t batch_at(const int64_t* offsets, int64_t num_batches, int64_t i) {
+  return std::upper_bound(offsets, offsets + num_batches, i) - offsets;
 }
 
 // How (batch, cx, cy, cz) integer cells pack into one non-negative int64 key.
@@ -68,14 +74,24 @@ KeyLayout layout_of(const scalar_t* points, int64_t n, int64_t num_batches, cons
   KeyLayout layout;
   layout.num_batches = std::max<int64_t>(num_batches, 1);
   if (n == 0) return layout;
-  scalar_t lo[3] = {points[0], points[1], points[2]};
-  scalar_t hi[3] = {points[0], points[1], points[2]};
-  for (int64_t i = 1; i < n; ++i) {
-    for (int d = 0; d < 3; ++d) {
-      const scalar_t v = points[i * 3 + d];
-      lo[d] = v < lo[d] ? v : lo[d];
-      hi[d] = v > hi[d] ? v : hi[d];
+  const int64_t num_chunks = num_chunks_for(n);
+  std::vector<scalar_t> chunk_lo(num_chunks * 3), chunk_hi(num_chunks * 3);
+  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
+    scalar_t l[3] = {points[begin * 3], points[begin * 3 + 1], points[begin * 3 + 2]};
+    scalar_t h[3] = {l[0], l[1], l[2]};
+    for (int64_t i = begin; i < end; ++i) {
+      for (int d = 0; d < 3; ++d) {
+        const scalar_t v = points[i * 3 + d];
+        l[d] = v < l[d] ? v : l[d];
+        h[d] = v > h[d] ? v : h[d];
+      }
     }
+    for (int d = 0; d < 3; ++d) chunk_lo[c * 3 + d] = l[d], chunk_hi[c * 3 + d] = h[d];
+  });
+  scalar_t lo[3], hi[3];
+  for (int d = 0; d < 3; ++d) {
+    lo[d] = chunk_lo[d], hi[d] = chunk_hi[d];
+    for (int64_t c = 1; c < num_chunks; ++c) lo[d] = std::min(lo[d], chunk_lo[c * 3 + d]), hi[d] = std::max(hi[d], chunk_hi[c * 3 + d]);
   }
   double total = static_cast<double>(layout.num_batches);
   for (int d = 0; d < 3; ++d) {
@@ -117,53 +133,88 @@ SortedCells sort_into_cells(const scalar_t* points, int64_t n, const int64_t* of
                             static_cast<scalar_t>(cell_size[2])};
   const scalar_t org[3] = {static_cast<scalar_t>(origin[0]), static_cast<scalar_t>(origin[1]),
                            static_cast<scalar_t>(origin[2])};
-  auto key_of = [&](int64_t i, int64_t b) {
-    return layout.pack(b, cell_of(points[i * 3], org[0], size[0]), cell_of(points[i * 3 + 1], org[1], size[1]),
-                       cell_of(points[i * 3 + 2], org[2], size[2]));
-  };
   const int key_bits = bits_for(static_cast<uint64_t>(layout.num_keys()));
-  std::vector<int64_t> sorted_keys(n);
-  grid.order.resize(n);
   const int index_bits = std::max(1, bits_for(static_cast<uint64_t>(n)));
+  const int64_t num_chunks = num_chunks_for(n);
+  // Calls fn(i, key of point i) for every point of a chunk (cells as in cell_of).
+  auto for_each_key = [&](int64_t begin, int64_t end, auto&& fn) {
+    const KeyLayout lay = layout;  // a local copy: stores made by fn cannot alias it
+    for (int64_t b = batch_at(offsets, num_batches, begin), i = begin; i < end; ++b) {
+      for (const int64_t batch_end = std::min(end, offsets[b]); i < batch_end; ++i) {
+        fn(i, lay.pack(b, cell_of(points[i * 3], org[0], size[0]), cell_of(points[i * 3 + 1], org[1], size[1]),
+                       cell_of(points[i * 3 + 2], org[2], size[2])));
+      }
+    }
+  };
+  std::unique_ptr<int64_t[]> sorted_keys(new int64_t[n]);  // uninitialised: written before read
+  grid.order.resize(n);
   if (key_bits + index_bits <= 64) {
     // Key and point index packed in one word: sorting by the key bits sorts both, stably.
-    std::vector<uint64_t> words(n);
-    int64_t start = 0;
-    for (int64_t b = 0; b < num_batches; ++b) {
-      for (int64_t i = start; i < offsets[b]; ++i) {
-        words[i] = (static_cast<uint64_t>(key_of(i, b)) << index_bits) | uint64_t(i);
-      }
-      start = offsets[b];
-    }
-    std::vector<uint64_t> scratch(n);
-    const uint64_t* sorted = radix_sort_words(words.data(), scratch.data(), n, index_bits, key_bits);
+    std::unique_ptr<uint64_t[]> words(new uint64_t[n]), scratch(new uint64_t[n]);
+    uint64_t* words_ptr = words.get();
+    for_each_chunk(n, num_chunks, [&](int64_t, int64_t begin, int64_t end) {
+      for_each_key(begin, end, [=](int64_t i, int64_t key) {
+        words_ptr[i] = (static_cast<uint64_t>(key) << index_bits) | static_cast<uint64_t>(i);
+      });
+    });
+    const uint64_t* sorted = radix_sort_words(words_ptr, scratch.get(), n, index_bits, key_bits);
     const uint64_t index_mask = (uint64_t(1) << index_bits) - 1;
-    for (int64_t i = 0; i < n; ++i) {
-      sorted_keys[i] = static_cast<int64_t>(sorted[i] >> index_bits);
-      grid.order[i] = static_cast<int32_t>(sorted[i] & index_mask);
-    }
+    int64_t* keys_ptr = sorted_keys.get();
+    int32_t* order_ptr = grid.order.data();
+    for_each_chunk(n, num_chunks, [=](int64_t, int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        keys_ptr[i] = static_cast<int64_t>(sorted[i] >> index_bits);
+        order_ptr[i] = static_cast<int32_t>(sorted[i] & index_mask);
+      }
+    });
   } else {
     // Wide keys (huge grids): sort indices by key with a stable comparison sort.
     std::vector<int64_t> keys(n);
-    int64_t start = 0;
-    for (int64_t b = 0; b < num_batches; ++b) {
-      for (int64_t i = start; i < offsets[b]; ++i) keys[i] = key_of(i, b);
-      start = offsets[b];
-    }
+    for_each_chunk(n, num_chunks, [&](int64_t, int64_t begin, int64_t end) {
+      for_each_key(begin, end, [&](int64_t i, int64_t key) { keys[i] = key; });
+    });
     for (int64_t i = 0; i < n; ++i) grid.order[i] = static_cast<int32_t>(i);
     std::stable_sort(grid.order.begin(), grid.order.end(), [&](int32_t a, int32_t c) { return keys[a] < keys[c]; });
     for (int64_t i = 0; i < n; ++i) sorted_keys[i] = keys[grid.order[i]];
   }
-  grid.cell_start.reserve(n / 2 + 2);
-  grid.cell_keys.reserve(n / 2 + 1);
-  for (int64_t i = 0; i < n; ++i) {
-    if (i == 0 || sorted_keys[i] != sorted_keys[i - 1]) {
-      grid.cell_start.push_back(i);
-      grid.cell_keys.push_back(sorted_keys[i]);
+  // Cells: runs of equal keys. Counted per chunk, then written in parallel.
+  const int64_t* keys_ptr = sorted_keys.get();
+  std::vector<int64_t> first_cell(num_chunks + 1, 0);
+  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
+    int64_t starts = 0;
+    for (int64_t i = begin; i < end; ++i) starts += (i == 0 || keys_ptr[i] != keys_ptr[i - 1]);
+    first_cell[c + 1] = starts;
+  });
+  for (int64_t c = 0; c < num_chunks; ++c) first_cell[c + 1] += first_cell[c];
+  const int64_t num_cells = first_cell[num_chunks];
+  grid.cell_keys.resize(num_cells);
+  grid.cell_start.resize(num_cells + 1);
+  grid.cell_start[num_cells] = n;
+  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
+    int64_t cell = first_cell[c];
+    for (int64_t i = begin; i < end; ++i) {
+      if (i == 0 || keys_ptr[i] != keys_ptr[i - 1]) {
+        grid.cell_keys[cell] = keys_ptr[i];
+        grid.cell_start[cell] = i;
+        ++cell;
+      }
     }
-  }
-  grid.cell_start.push_back(n);
+  });
   return grid;
+}
+
+// out[t] = points[order[t]] for 3-vectors, in parallel. The reads are random: each is requested
+// a few rows ahead so that it arrives from memory while earlier rows are copied.
+template <typename scalar_t>
+void gather_rows3(const scalar_t* points, const int32_t* order, int64_t n, scalar_t* out) {
+  constexpr int64_t kAhead = 16;
+  for_each_chunk(n, num_chunks_for(n), [=](int64_t, int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      if (t + kAhead < end) __builtin_prefetch(points + int64_t(order[t + kAhead]) * 3);
+      const scalar_t* row = points + int64_t(order[t]) * 3;
+      out[t * 3] = row[0], out[t * 3 + 1] = row[1], out[t * 3 + 2] = row[2];
+    }
+  });
 }
 
 }  // namespace pcseg

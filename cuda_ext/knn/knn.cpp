@@ -97,10 +97,7 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at
     std::vector<std::vector<scalar_t>> sorted_xyz(kLevels);
     for (int level = 0; level < kLevels; ++level) {
       sorted_xyz[level].resize(n * 3);
-      for (int64_t t = 0; t < n; ++t) {
-        const int64_t i = grids[level].order[t];
-        for (int d = 0; d < 3; ++d) sorted_xyz[level][t * 3 + d] = p[i * 3 + d];
-      }
+      gather_rows3(p, grids[level].order.data(), n, sorted_xyz[level].data());
     }
     const std::vector<int64_t> query_batch = batch_of_points(q_off.data_ptr<int64_t>(), num_batches, m);
     int64_t* out_idx = idx.data_ptr<int64_t>();

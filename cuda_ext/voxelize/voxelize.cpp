@@ -178,11 +178,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxels_of_sorted(const Sorted& so
   return {coords, inverse, counts};
 }
 
-// Batch of each chunk's first point: the first b with offsets[b] > begin.
-inline int64_t batch_at(const int64_t* offsets, int64_t num_batches, int64_t i) {
-  return std::upper_bound(offsets, offsets + num_batches, i) - offsets;
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cpu(const at::Tensor& points_in, const at::Tensor& offsets_in,
                                                             at::ArrayRef<double> voxel_size,
                                                             at::ArrayRef<double> origin, bool with_batch) {
@@ -247,13 +242,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cpu(const at::Tensor& po
             const scalar_t* coordinate = p + block * 3 + d;
             for (int64_t j = 0; j < count; ++j) cells[d][j] = cell_of_int32(coordinate[j * 3], org[d], size[d]);
           }
+          // Keys next, also vectorised (cells relative to the minimum are non-negative int32).
+          uint64_t keys[kBlock];
+          const int32_t mx = static_cast<int32_t>(min_x), my = static_cast<int32_t>(min_y), mz = static_cast<int32_t>(min_z);
+          for (int64_t j = 0; j < count; ++j) {
+            keys[j] = (static_cast<uint64_t>(static_cast<uint32_t>(cells[0][j] - mx)) << x_shift) |
+                      (static_cast<uint64_t>(static_cast<uint32_t>(cells[1][j] - my)) << y_shift) |
+                      (static_cast<uint64_t>(static_cast<uint32_t>(cells[2][j] - mz)) << z_shift);
+          }
           for (int64_t j = 0; j < count; ++j) {
             const int64_t i = block + j;
             while (offsets_ptr[b] <= i) ++b;
-            const uint64_t key = (static_cast<uint64_t>(b) << b_shift) |
-                                 (static_cast<uint64_t>(cells[0][j] - min_x) << x_shift) |
-                                 (static_cast<uint64_t>(cells[1][j] - min_y) << y_shift) |
-                                 (static_cast<uint64_t>(cells[2][j] - min_z) << z_shift);
+            const uint64_t key = (static_cast<uint64_t>(b) << b_shift) | keys[j];
             const bool starts_run = (key != run_key) | ((run_word & length_mask) == length_mask);
             last_run += starts_run;
             run_word = (starts_run ? key | (static_cast<uint64_t>(i) << length_bits) : run_word) + 1;
