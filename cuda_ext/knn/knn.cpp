@@ -16,7 +16,9 @@ namespace {
 
 // Grid for kNN: the cell size starts from the bounding-box volume per k points and is corrected
 // by the occupancy a point actually sees (sum of squared cell counts / N), assuming surface-like
-// (2-D) density. The last grid built is the one searched. `size` receives the cell size.
+// (2-D) density. The occupancy is measured on every `stride`-th point (a sample of about 8k): with
+// sampling rate s, E[sum c_s^2] = s^2 sum c^2 + s (1 - s) sum c, which is inverted below. Only the
+// final grid sorts all points. `size` receives the cell size.
 template <typename scalar_t>
 SortedCells knn_grid(const scalar_t* p, int64_t n, int64_t k, const int64_t* offsets, int64_t num_batches, double* size) {
   double lo[3], hi[3];
@@ -37,21 +39,34 @@ SortedCells knn_grid(const scalar_t* p, int64_t n, int64_t k, const int64_t* off
   double volume = 1.0;
   for (int d = 0; d < 3; ++d) volume *= std::max(hi[d] - lo[d], largest * 1e-3);
   *size = std::max(std::cbrt(volume * static_cast<double>(std::min<int64_t>(k, n)) / static_cast<double>(n)), largest * 1e-6);
-  for (int round = 0;; ++round) {
+
+  // The sample: every stride-th point, with the clouds' offsets rescaled to it.
+  const int64_t stride = std::max<int64_t>(1, n / 8192);
+  const int64_t sample_n = (n + stride - 1) / stride;
+  std::vector<scalar_t> sample(sample_n * 3);
+  for (int64_t t = 0; t < sample_n; ++t) {
+    for (int d = 0; d < 3; ++d) sample[t * 3 + d] = p[t * stride * 3 + d];
+  }
+  std::vector<int64_t> sample_offsets(num_batches);
+  for (int64_t b = 0; b < num_batches; ++b) sample_offsets[b] = (offsets[b] + stride - 1) / stride;
+  const double rate = 1.0 / static_cast<double>(stride);
+  for (int round = 0; round < 3; ++round) {
     const double cell[3] = {*size, *size, *size};
-    SortedCells grid = sort_into_cells(p, n, offsets, num_batches, cell, origin);
-    if (round == 2) return grid;
-    double occupancy = 0.0;
+    const SortedCells grid = sort_into_cells(sample.data(), sample_n, sample_offsets.data(), num_batches, cell, origin);
+    double sample_squares = 0.0;
     for (size_t c = 0; c + 1 < grid.cell_start.size(); ++c) {
       const double count = static_cast<double>(grid.cell_start[c + 1] - grid.cell_start[c]);
-      occupancy += count * count;
+      sample_squares += count * count;
     }
-    occupancy /= static_cast<double>(n);
+    const double squares = (sample_squares - (1.0 - rate) * static_cast<double>(sample_n)) / (rate * rate);
+    const double occupancy = squares / static_cast<double>(n);
     // About k/2 points in a query's own cell: the first shell then usually suffices.
     const double factor = std::sqrt(0.5 * static_cast<double>(k) / std::max(occupancy, 1.0));
-    if (factor > 0.6 && factor < 1.6) return grid;
+    if (factor > 0.6 && factor < 1.6) break;
     *size = std::max(*size * std::min(8.0, std::max(0.125, factor)), largest * 1e-6);
   }
+  const double cell[3] = {*size, *size, *size};
+  return sort_into_cells(p, n, offsets, num_batches, cell, origin);
 }
 
 std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at::Tensor& queries_in,
