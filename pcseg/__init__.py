@@ -6,7 +6,7 @@ The names below are resolved on first access (PEP 562), so each submodule loads 
 
 from __future__ import annotations
 
-import importlib
+from pcseg._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -27,13 +27,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pcseg' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

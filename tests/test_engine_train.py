@@ -66,6 +66,16 @@ def test_existing_run_is_not_overwritten(toy_root, tmp_path):
         Trainer(toy_config(toy_root, tmp_path / "other", epochs=1), log=lambda *a: None).fit(resume=True)
 
 
+def test_resume_from_an_exported_checkpoint_is_refused(toy_root, tmp_path):
+    from pcseg.engine.checkpoint import export_for_inference
+
+    config = toy_config(toy_root, tmp_path / "run", epochs=1)
+    Trainer(config, log=lambda *a: None).fit()
+    export_for_inference(tmp_path / "run" / "last.pt", tmp_path / "run" / "last.pt")
+    with pytest.raises(CheckpointError, match="no training state.*export_for_inference"):
+        Trainer(toy_config(toy_root, tmp_path / "run", epochs=2), log=lambda *a: None).fit(resume=True)
+
+
 def test_bad_checkpoints_are_reported(tmp_path):
     torn = tmp_path / "torn.pt"
     torn.write_bytes(b"PK\x03\x04 not really a checkpoint")

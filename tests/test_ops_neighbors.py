@@ -176,3 +176,20 @@ def test_opcheck():
     use_extension("knn", points)  # registers the fake kernels
     torch.library.opcheck(torch.ops.pcseg.ball_query.default, (points, queries, p_off, q_off, 0.5, 8))
     torch.library.opcheck(torch.ops.pcseg.knn.default, (points, queries, p_off, q_off, 4))
+
+
+@pytest.mark.parametrize("op, extra", [("ball_query", (0.5, 8)), ("knn", (4,))])
+def test_raw_operators_check_their_inputs(op, extra):
+    from pcseg._ext import extension_loaded
+    from pcseg.ops._common import use_extension
+
+    points, queries, p_off, q_off = _random_batch(6)
+    if not extension_loaded() or not use_extension(op, points):
+        pytest.skip("extension not built")
+    raw = getattr(torch.ops.pcseg, op)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        raw(points, queries.double(), p_off, q_off, *extra)
+    with pytest.raises(RuntimeError, match="same number of clouds"):
+        raw(points, queries, p_off, q_off[:2], *extra)
+    with pytest.raises(RuntimeError, match=r"shape \(N, 3\)"):
+        raw(points[:, :2], queries, p_off, q_off, *extra)

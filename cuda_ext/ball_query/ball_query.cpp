@@ -22,12 +22,7 @@ constexpr int64_t kReach = 2;
 
 at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries_in, const at::Tensor& points_offsets,
                           const at::Tensor& queries_offsets, double radius, int64_t k) {
-  PCSEG_CHECK_POINTS(points_in);
-  PCSEG_CHECK_POINTS(queries_in);
-  PCSEG_CHECK_OFFSETS(points_offsets);
-  PCSEG_CHECK_OFFSETS(queries_offsets);
-  TORCH_CHECK(points_in.scalar_type() == queries_in.scalar_type(), "points and queries must have the same dtype");
-  TORCH_CHECK(points_offsets.size(0) == queries_offsets.size(0), "points and queries must have the same number of clouds");
+  check_neighbor_inputs(points_in, queries_in, points_offsets, queries_offsets);
   TORCH_CHECK(radius > 0 && k >= 1, "radius must be > 0 and k >= 1");
   const at::Tensor points = points_in.contiguous();
   const at::Tensor queries = queries_in.contiguous();

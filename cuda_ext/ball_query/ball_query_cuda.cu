@@ -45,12 +45,7 @@ __global__ void ball_query_kernel(const scalar_t* __restrict__ points, const sca
 
 at::Tensor ball_query_cuda(const at::Tensor& points_in, const at::Tensor& queries_in, const at::Tensor& points_offsets,
                            const at::Tensor& queries_offsets, double radius, int64_t k) {
-  PCSEG_CHECK_POINTS(points_in);
-  PCSEG_CHECK_POINTS(queries_in);
-  PCSEG_CHECK_OFFSETS(points_offsets);
-  PCSEG_CHECK_OFFSETS(queries_offsets);
-  PCSEG_CHECK_SAME_DEVICE(points_in, queries_in);
-  TORCH_CHECK(points_in.scalar_type() == queries_in.scalar_type(), "points and queries must have the same dtype");
+  check_neighbor_inputs(points_in, queries_in, points_offsets, queries_offsets);
   TORCH_CHECK(radius > 0 && k >= 1, "radius must be > 0 and k >= 1");
   cuda::DeviceGuard guard(points_in);
   const at::Tensor points = points_in.contiguous(), queries = queries_in.contiguous();

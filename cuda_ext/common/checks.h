@@ -13,3 +13,20 @@
 
 #define PCSEG_CHECK_SAME_DEVICE(a, b) \
   TORCH_CHECK((a).device() == (b).device(), #a " and " #b " must be on the same device")
+
+namespace pcseg {
+
+// Inputs of the neighbour searches (ball query and kNN, CPU and CUDA): (N,3) points and (M,3)
+// queries of one dtype on one device, with ragged offsets giving one entry per cloud for each.
+inline void check_neighbor_inputs(const at::Tensor& points, const at::Tensor& queries, const at::Tensor& points_offsets,
+                                  const at::Tensor& queries_offsets) {
+  PCSEG_CHECK_POINTS(points);
+  PCSEG_CHECK_POINTS(queries);
+  PCSEG_CHECK_OFFSETS(points_offsets);
+  PCSEG_CHECK_OFFSETS(queries_offsets);
+  PCSEG_CHECK_SAME_DEVICE(points, queries);
+  TORCH_CHECK(points.scalar_type() == queries.scalar_type(), "points and queries must have the same dtype");
+  TORCH_CHECK(points_offsets.size(0) == queries_offsets.size(0), "points and queries must have the same number of clouds");
+}
+
+}  // namespace pcseg

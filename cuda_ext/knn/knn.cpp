@@ -71,12 +71,7 @@ SortedCells knn_grid(const scalar_t* p, int64_t n, int64_t k, const int64_t* off
 
 std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at::Tensor& queries_in,
                                            const at::Tensor& points_offsets, const at::Tensor& queries_offsets, int64_t k) {
-  PCSEG_CHECK_POINTS(points_in);
-  PCSEG_CHECK_POINTS(queries_in);
-  PCSEG_CHECK_OFFSETS(points_offsets);
-  PCSEG_CHECK_OFFSETS(queries_offsets);
-  TORCH_CHECK(points_in.scalar_type() == queries_in.scalar_type(), "points and queries must have the same dtype");
-  TORCH_CHECK(points_offsets.size(0) == queries_offsets.size(0), "points and queries must have the same number of clouds");
+  check_neighbor_inputs(points_in, queries_in, points_offsets, queries_offsets);
   TORCH_CHECK(k >= 1, "k must be >= 1");
   const at::Tensor points = points_in.contiguous();
   const at::Tensor queries = queries_in.contiguous();

@@ -95,6 +95,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 # what segmenting needs; the rest of a training checkpoint (optimizer moments, RNG states) is
 # only for resuming and triples the file
 INFERENCE_KEYS = ("config", "label_map", "class_names", "model", "metrics", "epoch", "step", "best_miou")
+# what resuming needs on top of that (export_for_inference leaves these out)
+RESUME_KEYS = ("optimizer", "scheduler", "scaler", "rng", "step_in_epoch")
 
 
 def export_for_inference(src, dst) -> Path:

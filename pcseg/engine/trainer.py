@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from pcseg.engine import distributed as dist
 from pcseg.engine.builders import (build_dataset, build_label_map, build_model, build_optimizer,
                                    build_scheduler)
-from pcseg.engine.checkpoint import (label_map_spec, load_checkpoint, rng_states, save_checkpoint,
+from pcseg.engine.checkpoint import (RESUME_KEYS, label_map_spec, load_checkpoint, rng_states, save_checkpoint,
                                      set_rng_states)
 from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, weighted_ce_sum
 from pcseg.errors import CheckpointError, ConfigError
@@ -173,6 +173,10 @@ class Trainer:
         if payload["config"]["model"] != self.config["model"]:
             raise CheckpointError(f"checkpoint {path}: its model section {payload['config']['model']} differs from "
                                   f"the config's {self.config['model']}; cannot resume")
+        missing = [key for key in RESUME_KEYS if key not in payload]
+        if missing:
+            raise CheckpointError(f"checkpoint {path}: no training state ({', '.join(missing)} missing; a checkpoint "
+                                  "made by export_for_inference segments but cannot be resumed)")
         try:
             self.model.load_state_dict(payload["model"])
         except RuntimeError as exc:

@@ -8,7 +8,7 @@ Only numpy is needed (PNG writing uses Pillow, imported when a writer runs); no 
 
 from __future__ import annotations
 
-import importlib
+from pcseg._lazy import lazy_attributes
 
 # public name -> module that defines it, loaded on first use
 _LAZY = {
@@ -24,13 +24,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pcseg.synth' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
