@@ -121,11 +121,12 @@ struct ExplicitSorted {
   }
 };
 
+// How many runs ahead voxels_of_sorted asks for the cache line of an inverse write.
+constexpr int64_t kPrefetchDistance = 16;
+
 // Voxels from runs of points sorted by cell (`num_runs` of them, covering all `n` points): a voxel
 // starts wherever the cell changes. Two parallel passes over the runs: count the voxels each chunk
 // starts, then fill the outputs.
-constexpr int64_t kPrefetchDistance = 16;
-
 template <typename Sorted>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> voxels_of_sorted(const Sorted& sorted, int64_t num_runs, int64_t n,
                                                                 bool with_batch, const at::TensorOptions& options) {
