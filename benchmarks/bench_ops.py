@@ -55,6 +55,14 @@ def add_op(rows, op, implementations, repeats):
         rows.append((op, impl[0], best, median, impl[2]))
 
 
+def torch_unique_voxelize(points: torch.Tensor, voxel_size: float):
+    """The best a torch user writes by hand: one ``torch.unique`` over packed int64 cell keys."""
+    cells = torch.floor(points / voxel_size).long()
+    cells -= cells.min(0).values
+    keys = (cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2]
+    return torch.unique(keys, return_inverse=True, return_counts=True)
+
+
 def optional(name):
     try:
         return importlib.import_module(name)
@@ -89,10 +97,7 @@ def main(argv=None) -> int:
 
     # --- voxelize at 5 cm -------------------------------------------------------------------
     def hand_unique():
-        cells = torch.floor(pts / 0.05).long()
-        cells -= cells.min(0).values
-        keys = (cells[:, 0] << 42) | (cells[:, 1] << 21) | cells[:, 2]
-        return torch.unique(keys, return_inverse=True, return_counts=True)
+        return torch_unique_voxelize(pts, 0.05)
 
     voxelize_impls = [("pcseg.ops.voxelize", lambda: voxelize(pts, 0.05), True),
                       ("torch.unique over packed keys", hand_unique, False)]
