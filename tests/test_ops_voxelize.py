@@ -104,6 +104,25 @@ def test_grid_too_wide_to_pack_matches_reference():
         assert torch.equal(g, r)
 
 
+@pytest.mark.parametrize("extents", [(2**10, 2**10, 2**10), (2**16, 2**16, 2**16), (2**17, 2**17, 2**18),
+                                     (2**17, 2**18, 2**18)])
+def test_long_runs_of_one_cell_with_little_room_for_the_run_length(extents):
+    # 1,200 points (11 index bits) over grids of 30, 48, 52 and 53 key bits: the kernel's run-length
+    # field shrinks from 8 bits to 5 and to 1 (runs of 300 identical points split into many
+    # words), and at 53 + 11 = 64 bits the comparison-sort path takes over.
+    gen = torch.Generator().manual_seed(4)
+    corners = torch.tensor([[0.0, 0.0, 0.0], [e - 0.5 for e in extents]], dtype=torch.float64)
+    points = torch.rand(1200, 3, generator=gen, dtype=torch.float64) * corners[1]
+    points[:2] = corners
+    points[100:400] = points[100]  # one run of 300 identical points
+    points[700:1000] = points[3]   # and another, of a cell seen before
+    got = voxelize(points, 1.0)
+    ref = voxelize_reference(points, 1.0)
+    for g, r in zip(got, ref):
+        assert torch.equal(g, r)
+    assert sorted(got[2].tolist())[-2:] == [300, 301]  # point 3 and its 300 copies: 301
+
+
 def test_raw_operator_rejects_nan():
     from pcseg._ext import extension_loaded
     from pcseg.ops._common import use_extension
