@@ -66,6 +66,36 @@ inline int64_t cell_of(scalar_t p, scalar_t origin, scalar_t size) {
   return t - static_cast<int64_t>(q < static_cast<scalar_t>(t));
 }
 
+// Smallest and largest coordinate per axis of points[0, n) (n >= 1), in parallel chunks. NaN
+// fails every comparison, so min and max pass over it: `has_nan` (when given) says whether any
+// coordinate is NaN.
+template <typename scalar_t>
+void coordinate_bounds(const scalar_t* points, int64_t n, scalar_t* lo, scalar_t* hi, bool* has_nan = nullptr) {
+  const int64_t num_chunks = num_chunks_for(n);
+  std::vector<scalar_t> chunk_lo(num_chunks * 3), chunk_hi(num_chunks * 3);
+  std::vector<char> chunk_nan(num_chunks, 0);
+  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
+    scalar_t l[3] = {points[begin * 3], points[begin * 3 + 1], points[begin * 3 + 2]};
+    scalar_t h[3] = {l[0], l[1], l[2]};
+    bool nan = false;
+    for (int64_t i = begin; i < end; ++i) {
+      for (int d = 0; d < 3; ++d) {
+        const scalar_t v = points[i * 3 + d];
+        l[d] = v < l[d] ? v : l[d];
+        h[d] = v > h[d] ? v : h[d];
+        nan |= v != v;
+      }
+    }
+    for (int d = 0; d < 3; ++d) chunk_lo[c * 3 + d] = l[d], chunk_hi[c * 3 + d] = h[d];
+    chunk_nan[c] = nan;
+  });
+  for (int d = 0; d < 3; ++d) {
+    lo[d] = chunk_lo[d], hi[d] = chunk_hi[d];
+    for (int64_t c = 1; c < num_chunks; ++c) lo[d] = std::min(lo[d], chunk_lo[c * 3 + d]), hi[d] = std::max(hi[d], chunk_hi[c * 3 + d]);
+  }
+  if (has_nan) *has_nan = std::any_of(chunk_nan.begin(), chunk_nan.end(), [](char x) { return x != 0; });
+}
+
 // Key layout covering every point: the smallest and largest cell per axis come from the smallest
 // and largest coordinate, because floor((p - origin) / size) is monotonic in p.
 template <typename scalar_t>
@@ -74,25 +104,8 @@ KeyLayout layout_of(const scalar_t* points, int64_t n, int64_t num_batches, cons
   KeyLayout layout;
   layout.num_batches = std::max<int64_t>(num_batches, 1);
   if (n == 0) return layout;
-  const int64_t num_chunks = num_chunks_for(n);
-  std::vector<scalar_t> chunk_lo(num_chunks * 3), chunk_hi(num_chunks * 3);
-  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
-    scalar_t l[3] = {points[begin * 3], points[begin * 3 + 1], points[begin * 3 + 2]};
-    scalar_t h[3] = {l[0], l[1], l[2]};
-    for (int64_t i = begin; i < end; ++i) {
-      for (int d = 0; d < 3; ++d) {
-        const scalar_t v = points[i * 3 + d];
-        l[d] = v < l[d] ? v : l[d];
-        h[d] = v > h[d] ? v : h[d];
-      }
-    }
-    for (int d = 0; d < 3; ++d) chunk_lo[c * 3 + d] = l[d], chunk_hi[c * 3 + d] = h[d];
-  });
   scalar_t lo[3], hi[3];
-  for (int d = 0; d < 3; ++d) {
-    lo[d] = chunk_lo[d], hi[d] = chunk_hi[d];
-    for (int64_t c = 1; c < num_chunks; ++c) lo[d] = std::min(lo[d], chunk_lo[c * 3 + d]), hi[d] = std::max(hi[d], chunk_hi[c * 3 + d]);
-  }
+  coordinate_bounds(points, n, lo, hi);
   double total = static_cast<double>(layout.num_batches);
   for (int d = 0; d < 3; ++d) {
     const scalar_t size = static_cast<scalar_t>(cell_size[d]), org = static_cast<scalar_t>(origin[d]);

@@ -21,14 +21,10 @@ namespace {
 // final grid sorts all points. `size` receives the cell size.
 template <typename scalar_t>
 SortedCells knn_grid(const scalar_t* p, int64_t n, int64_t k, const int64_t* offsets, int64_t num_batches, double* size) {
+  scalar_t lo_p[3], hi_p[3];
+  coordinate_bounds(p, n, lo_p, hi_p);
   double lo[3], hi[3];
-  for (int d = 0; d < 3; ++d) lo[d] = hi[d] = static_cast<double>(p[d]);
-  for (int64_t i = 1; i < n; ++i) {
-    for (int d = 0; d < 3; ++d) {
-      lo[d] = std::min(lo[d], static_cast<double>(p[i * 3 + d]));
-      hi[d] = std::max(hi[d], static_cast<double>(p[i * 3 + d]));
-    }
-  }
+  for (int d = 0; d < 3; ++d) lo[d] = static_cast<double>(lo_p[d]), hi[d] = static_cast<double>(hi_p[d]);
   const double largest = std::max({hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]});
   const double origin[3] = {0.0, 0.0, 0.0};
   if (!(largest > 0)) {

@@ -39,36 +39,18 @@ struct CellRange {
 
 template <typename scalar_t>
 CellRange cell_range(const scalar_t* points, int64_t n, const scalar_t* size, const scalar_t* org) {
-  const int64_t num_chunks = num_chunks_for(n);
-  std::vector<scalar_t> lo(num_chunks * 3), hi(num_chunks * 3);
-  std::vector<char> has_nan(num_chunks, 0);
-  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
-    scalar_t l[3] = {points[begin * 3], points[begin * 3 + 1], points[begin * 3 + 2]};
-    scalar_t h[3] = {l[0], l[1], l[2]};
-    bool nan = false;  // NaN fails every comparison: min and max skip it, so look for it apart
-    for (int64_t i = begin; i < end; ++i) {
-      for (int d = 0; d < 3; ++d) {
-        const scalar_t v = points[i * 3 + d];
-        l[d] = v < l[d] ? v : l[d];
-        h[d] = v > h[d] ? v : h[d];
-        nan |= v != v;
-      }
-    }
-    for (int d = 0; d < 3; ++d) lo[c * 3 + d] = l[d], hi[c * 3 + d] = h[d];
-    has_nan[c] = nan;
-  });
-  for (int64_t c = 0; c < num_chunks; ++c) {
-    bool bad = has_nan[c];
-    for (int d = 0; d < 3; ++d) bad |= !std::isfinite(lo[c * 3 + d]) || !std::isfinite(hi[c * 3 + d]);
-    TORCH_CHECK(!bad, "points contains NaN or infinite coordinates");
-  }
+  scalar_t lo[3], hi[3];
+  bool has_nan = false;
+  coordinate_bounds(points, n, lo, hi, &has_nan);
+  // An infinite coordinate is itself the smallest or largest one.
+  bool bad = has_nan;
+  for (int d = 0; d < 3; ++d) bad |= !std::isfinite(lo[d]) || !std::isfinite(hi[d]);
+  TORCH_CHECK(!bad, "points contains NaN or infinite coordinates");
   CellRange range;
   for (int d = 0; d < 3; ++d) {
-    scalar_t l = lo[d], h = hi[d];
-    for (int64_t c = 1; c < num_chunks; ++c) l = std::min(l, lo[c * 3 + d]), h = std::max(h, hi[c * 3 + d]);
     // floor((p - origin) / size) is monotonic in p: the extreme cells come from the extreme points.
-    range.min[d] = cell_of(l, org[d], size[d]);
-    range.max[d] = cell_of(h, org[d], size[d]);
+    range.min[d] = cell_of(lo[d], org[d], size[d]);
+    range.max[d] = cell_of(hi[d], org[d], size[d]);
     TORCH_CHECK(range.min[d] >= INT32_MIN && range.max[d] <= INT32_MAX,
                 "voxel coordinates do not fit in int32: voxel_size is too small for these points");
   }
