@@ -44,15 +44,13 @@ at::Tensor ball_query_cpu(const at::Tensor& points_in, const at::Tensor& queries
     // Coordinates copied in cell order so the candidate scans read memory sequentially.
     std::vector<scalar_t> sorted_xyz(n * 3);
     gather_rows3(p, grid.order.data(), n, sorted_xyz.data());
-    const double* cell_for_order = cell;
-    const double* origin_for_order = origin;
     const scalar_t r = static_cast<scalar_t>(radius);
     const scalar_t r2 = r * r;
     const scalar_t cell_size = static_cast<scalar_t>(cell[0]);
     int64_t* out = idx.data_ptr<int64_t>();
     // Queries visited in cell order: neighbouring queries share cells and lookups stay in cache.
     const std::vector<int32_t> query_order =
-        sort_into_cells(q, m, q_off.data_ptr<int64_t>(), num_batches, cell_for_order, origin_for_order).order;
+        sort_into_cells(q, m, q_off.data_ptr<int64_t>(), num_batches, cell, origin).order;
     at::parallel_for(0, m, 64, [&](int64_t q0, int64_t q1) {
       std::vector<scalar_t> dist(k);
       for (int64_t jj = q0; jj < q1; ++jj) {

@@ -82,9 +82,6 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at
     const scalar_t* p = points.data_ptr<scalar_t>();
     const scalar_t* q = queries.data_ptr<scalar_t>();
     const int64_t* p_off_ptr = p_off.data_ptr<int64_t>();
-    double size = 1.0;
-    const SortedCells grid = knn_grid(p, n, k, p_off_ptr, num_batches, &size);
-    const double cell_for_order[3] = {size, size, size};
     const double origin_for_order[3] = {0.0, 0.0, 0.0};
     // Density varies a lot in LiDAR scans: a query whose k neighbours are not found within 2 shells
     // of the fine grid restarts on a 4x, then 16x coarser grid (each search is exact on its own).
@@ -92,8 +89,10 @@ std::tuple<at::Tensor, at::Tensor> knn_cpu(const at::Tensor& points_in, const at
     constexpr int64_t kShellsBeforeCoarser = 2;
     std::vector<SortedCells> grids;
     std::vector<double> sizes;
-    grids.push_back(grid);
+    double size = 1.0;
+    grids.push_back(knn_grid(p, n, k, p_off_ptr, num_batches, &size));  // moved in, not copied
     sizes.push_back(size);
+    const double cell_for_order[3] = {size, size, size};
     for (int level = 1; level < kLevels; ++level) {
       sizes.push_back(sizes.back() * 4.0);
       const double cell[3] = {sizes.back(), sizes.back(), sizes.back()};
