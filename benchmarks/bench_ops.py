@@ -11,47 +11,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import time_round_robin
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared" / "data" / "semantickitti" / "sequences" / "08" / "velodyne" / "000000.bin"
 
 
-def time_interleaved(candidates, repeats):
-    """Best and median wall time (ms) of each candidate, timed round-robin in shuffled order.
-
-    Interleaving makes every implementation of an op see the same machine conditions: on a shared
-    machine a block of runs timed a second later can be 1.5x slower or faster. ``candidates`` is a
-    list of (fn, repeats or None); a candidate stops after its own repeat count.
-    """
-    order = list(range(len(candidates)))
-    for fn, _ in candidates:
-        fn()  # warm-up
-    times = [[] for _ in candidates]
-    rng = random.Random(0)
-    for _ in range(repeats):
-        rng.shuffle(order)
-        for k in order:
-            fn, own_repeats = candidates[k]
-            if own_repeats is not None and len(times[k]) >= own_repeats:
-                continue
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return [(min(t) * 1e3, statistics.median(t) * 1e3) for t in times]
-
-
 def add_op(rows, op, implementations, repeats):
     """Times (name, fn, is_ours[, own_repeats]) implementations of one op together into ``rows``."""
-    candidates = [(impl[1], impl[3] if len(impl) > 3 else None) for impl in implementations]
-    for impl, (best, median) in zip(implementations, time_interleaved(candidates, repeats)):
+    fns = [impl[1] for impl in implementations]
+    own_repeats = [impl[3] if len(impl) > 3 else None for impl in implementations]
+    for impl, (best, median) in zip(implementations, time_round_robin(fns, repeats, own_repeats=own_repeats)):
         rows.append((op, impl[0], best, median, impl[2]))
 
 

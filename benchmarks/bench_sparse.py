@@ -9,7 +9,7 @@ also reports the largest difference between the two engines' outputs).
 
 Times are the minimum over ``--repeat`` runs after one warm-up, in milliseconds, forward only
 under ``torch.no_grad()`` (except the training-step row); on the CPU they are process CPU time
-unless ``--wall`` is given (see ``best_times``). "pcseg" includes building the kernel map (as spconv does on a new
+unless ``--wall`` is given (see ``timing.time_round_robin``). "pcseg" includes building the kernel map (as spconv does on a new
 tensor); "pcseg, map cached" reuses it, as every layer after the first at a stride does in a net.
 """
 
@@ -22,31 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import time_round_robin
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared" / "data" / "semantickitti" / "sequences" / "08" / "velodyne" / "000000.bin"
-
-
-def best_times(fns, repeat: int, sync, clock) -> list[float]:
-    """Minimum over ``repeat`` runs (after one warm-up) of each function's time, in ms.
-
-    The functions are timed round-robin, so pcseg and spconv see the same machine conditions (a
-    block of runs timed later can be 1.5x slower or faster on a shared machine). ``clock`` is
-    ``time.process_time`` (CPU time of all the process's threads) by default on the CPU: on a
-    contended machine wall time mostly measures waiting for a core. ``--wall`` gives
-    ``time.perf_counter`` (use it on a quiet machine; always on the GPU).
-    """
-    for fn in fns:
-        fn()
-    sync()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = clock()
-            fn()
-            sync()
-            best[i] = min(best[i], clock() - t0)
-    return [b * 1e3 for b in best]
 
 
 def _no_sync():
@@ -97,7 +76,9 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else _no_sync
     clock = time.perf_counter if (args.wall or device.type == "cuda") else time.process_time
-    timed = lambda *fns: best_times(fns, args.repeat, sync, clock)  # noqa: E731
+    # Best of --repeat, pcseg and spconv round-robin. On the CPU the clock is process CPU time (all
+    # threads) unless --wall: on a contended machine wall time mostly measures waiting for a core.
+    timed = lambda *fns: [best for best, _ in time_round_robin(fns, args.repeat, sync=sync, clock=clock)]  # noqa: E731
 
     from pcseg import _ext
     from pcseg.models import MinkUNet
