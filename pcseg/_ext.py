@@ -37,3 +37,21 @@ def extension_loaded() -> bool:
                 stacklevel=3,
             )
     return _state["loaded"]
+
+
+def has_compiled_kernel(op_name: str, device_type: str) -> bool:
+    """True when ``torch.ops.pcseg.<op_name>`` is built with a kernel for ``device_type``.
+
+    A CPU-only build of the extension has no CUDA kernels: CUDA tensors then take the
+    pure-PyTorch path instead of failing in the dispatcher.
+    """
+    if device_type not in ("cpu", "cuda") or not extension_loaded():
+        return False
+    import torch  # already imported by extension_loaded()
+
+    if not hasattr(torch.ops.pcseg, op_name):
+        return False
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(f"pcseg::{op_name}", device_type.upper())
+    except (AttributeError, RuntimeError):  # private API moved: trust the CPU build only
+        return device_type == "cpu"

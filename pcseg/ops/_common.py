@@ -19,20 +19,14 @@ FLOAT_DTYPES = (torch.float32, torch.float64)
 
 def use_extension(op_name: str, tensor: torch.Tensor) -> bool:
     """True when ``torch.ops.pcseg.<op_name>`` exists and has a kernel for ``tensor``'s device."""
-    from pcseg._ext import extension_loaded
+    from pcseg._ext import extension_loaded, has_compiled_kernel
 
     if not extension_loaded():
         return False
     from pcseg.ops._registration import ensure_registered
 
     ensure_registered()
-    key = "CUDA" if tensor.device.type == "cuda" else "CPU" if tensor.device.type == "cpu" else None
-    if key is None:
-        return False
-    try:  # an older build may lack this op: then the reference runs
-        return torch._C._dispatch_has_kernel_for_dispatch_key(f"pcseg::{op_name}", key)
-    except RuntimeError:
-        return False
+    return has_compiled_kernel(op_name, tensor.device.type)
 
 
 def check_tensor(name: str, value) -> torch.Tensor:

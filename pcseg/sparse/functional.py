@@ -14,24 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from pcseg import _ext
+from pcseg._ext import has_compiled_kernel
 from pcseg.sparse.kernel_map import KernelMap
-
-
-def has_compiled_kernel(op_name: str, device_type: str) -> bool:
-    """True when ``torch.ops.pcseg.<op_name>`` is built with a kernel for ``device_type``.
-
-    A CPU-only build of the extension has no CUDA kernels: CUDA tensors then take the
-    pure-PyTorch path instead of failing in the dispatcher.
-    """
-    if device_type not in ("cpu", "cuda") or not _ext.extension_loaded():
-        return False
-    if not hasattr(torch.ops.pcseg, op_name):
-        return False
-    try:
-        return torch._C._dispatch_has_kernel_for_dispatch_key(f"pcseg::{op_name}", device_type.upper())
-    except (AttributeError, RuntimeError):  # private API moved: trust the CPU build only
-        return device_type == "cpu"
 
 
 def _use_ext(t: torch.Tensor) -> bool:

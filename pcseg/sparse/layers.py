@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from pcseg.errors import PcsegValueError
-from pcseg.sparse.functional import has_compiled_kernel, sparse_conv
+from pcseg._ext import has_compiled_kernel
+from pcseg.sparse.functional import sparse_conv
 from pcseg.sparse.kernel_map import downsample_coords, downsample_map, pooling_map, submanifold_map
 from pcseg.sparse.tensor import SparseTensor
 
