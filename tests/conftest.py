@@ -59,3 +59,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def four_threads():
+    """Four intra-op torch threads for the test, restored after it: the CPU kernels then split
+    large inputs into four chunks, which is what the chunk-border tests need."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    yield
+    torch.set_num_threads(before)

@@ -63,23 +63,18 @@ def test_knn_matches_reference_ragged(device, dtype):
     torch.testing.assert_close(dist, ref_dist)
 
 
-def test_large_ragged_batch_on_four_threads_matches_reference():
+def test_large_ragged_batch_on_four_threads_matches_reference(four_threads):
     # 140k points: the CPU grid build splits them into 4 chunks, with cloud borders inside chunks.
-    before = torch.get_num_threads()
-    torch.set_num_threads(4)
-    try:
-        gen = torch.Generator().manual_seed(3)
-        points = torch.rand(140_000, 3, generator=gen) * torch.tensor([60.0, 60.0, 4.0])
-        queries = torch.rand(600, 3, generator=gen) * torch.tensor([60.0, 60.0, 4.0])
-        p_off, q_off = torch.tensor([30_001, 30_001, 99_999, 140_000]), torch.tensor([200, 200, 450, 600])
-        assert torch.equal(ball_query(points, queries, 0.4, 8, p_off, q_off),
-                           ball_query_reference(points, queries, p_off, q_off, 0.4, 8))
-        idx, dist = knn(points, queries, 6, p_off, q_off)
-        ref_idx, ref_dist = knn_reference(points, queries, p_off, q_off, 6)
-        assert torch.equal(idx, ref_idx)
-        torch.testing.assert_close(dist, ref_dist)
-    finally:
-        torch.set_num_threads(before)
+    gen = torch.Generator().manual_seed(3)
+    points = torch.rand(140_000, 3, generator=gen) * torch.tensor([60.0, 60.0, 4.0])
+    queries = torch.rand(600, 3, generator=gen) * torch.tensor([60.0, 60.0, 4.0])
+    p_off, q_off = torch.tensor([30_001, 30_001, 99_999, 140_000]), torch.tensor([200, 200, 450, 600])
+    assert torch.equal(ball_query(points, queries, 0.4, 8, p_off, q_off),
+                       ball_query_reference(points, queries, p_off, q_off, 0.4, 8))
+    idx, dist = knn(points, queries, 6, p_off, q_off)
+    ref_idx, ref_dist = knn_reference(points, queries, p_off, q_off, 6)
+    assert torch.equal(idx, ref_idx)
+    torch.testing.assert_close(dist, ref_dist)
 
 
 def test_duplicate_points_tie_by_index(device):

@@ -65,15 +65,6 @@ def test_matches_reference_on_random_clouds(device, dtype):
             assert torch.equal(g.cpu(), r.cpu())
 
 
-@pytest.fixture
-def four_threads():
-    """Four intra-op threads, so the CPU kernel splits large inputs into four chunks."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(4)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_chunked_kernel_matches_reference(four_threads):
     # 150k points: the CPU kernel works in 4 chunks. Coarse voxels make runs of one voxel cross
     # chunk borders in the sorted order, and cloud borders fall inside chunks.
