@@ -75,19 +75,37 @@ void coordinate_bounds(const scalar_t* points, int64_t n, scalar_t* lo, scalar_t
   std::vector<scalar_t> chunk_lo(num_chunks * 3), chunk_hi(num_chunks * 3);
   std::vector<char> chunk_nan(num_chunks, 0);
   for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
-    scalar_t l[3] = {points[begin * 3], points[begin * 3 + 1], points[begin * 3 + 2]};
-    scalar_t h[3] = {l[0], l[1], l[2]};
-    bool nan = false;
-    for (int64_t i = begin; i < end; ++i) {
-      for (int d = 0; d < 3; ++d) {
-        const scalar_t v = points[i * 3 + d];
-        l[d] = v < l[d] ? v : l[d];
-        h[d] = v > h[d] ? v : h[d];
-        nan |= v != v;
+    // The (x, y, z) rows are walked as a flat array in blocks of 8 rows, so that lane k of the
+    // block always holds axis k % 3 and the loop over lanes vectorises.
+    constexpr int kLanes = 24;
+    scalar_t l[kLanes], h[kLanes];
+    int nan[kLanes];
+    for (int k = 0; k < kLanes; ++k) l[k] = h[k] = points[begin * 3 + k % 3], nan[k] = 0;
+    const scalar_t* flat = points + begin * 3;
+    const int64_t num_values = (end - begin) * 3, full = num_values - num_values % kLanes;
+    for (int64_t i = 0; i < full; i += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const scalar_t v = flat[i + k];
+        l[k] = v < l[k] ? v : l[k];
+        h[k] = v > h[k] ? v : h[k];
+        nan[k] |= v != v;
       }
     }
-    for (int d = 0; d < 3; ++d) chunk_lo[c * 3 + d] = l[d], chunk_hi[c * 3 + d] = h[d];
-    chunk_nan[c] = nan;
+    for (int64_t i = full; i < num_values; ++i) {
+      const scalar_t v = flat[i];
+      const int k = static_cast<int>(i % 3);
+      l[k] = v < l[k] ? v : l[k];
+      h[k] = v > h[k] ? v : h[k];
+      nan[k] |= v != v;
+    }
+    bool any_nan = false;
+    for (int k = 0; k < kLanes; ++k) {
+      const int d = k % 3;
+      chunk_lo[c * 3 + d] = k < 3 ? l[k] : std::min(chunk_lo[c * 3 + d], l[k]);
+      chunk_hi[c * 3 + d] = k < 3 ? h[k] : std::max(chunk_hi[c * 3 + d], h[k]);
+      any_nan |= nan[k] != 0;
+    }
+    chunk_nan[c] = any_nan;
   });
   for (int d = 0; d < 3; ++d) {
     lo[d] = chunk_lo[d], hi[d] = chunk_hi[d];

@@ -142,7 +142,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxels_of_sorted(const Sorted& so
         points_in_voxel = 0;
         int32_t cell[4];
         local.cell(i, cell);
-        for (int64_t d = 0; d < width; ++d) coords_ptr[v * width + d] = cell[4 - width + d];
+        // Fixed-width copies (a variable-width one becomes a memmove call per voxel).
+        if (width == 4) {
+          for (int d = 0; d < 4; ++d) coords_ptr[v * 4 + d] = cell[d];
+        } else {
+          for (int d = 0; d < 3; ++d) coords_ptr[v * 3 + d] = cell[1 + d];
+        }
       }
       int64_t first, last;
       if (i + kPrefetchDistance < end) {
@@ -208,10 +213,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cpu(const at::Tensor& po
       int64_t* runs_ptr = runs_in_chunk.data();
       const int64_t min_x = range.min[0], min_y = range.min[1], min_z = range.min[2];
       const uint64_t length_mask = (uint64_t(1) << length_bits) - 1;
-      // Each chunk writes its runs from its own first position, without branches (whether a point
-      // starts a run is data, not control flow). Locals are captured by value because the stores
-      // could alias anything read through a reference.
+      // Each chunk writes its runs from its own first position. Locals are captured by value
+      // because the stores could alias anything read through a reference.
       for_each_chunk(n, num_chunks, [=](int64_t c, int64_t begin, int64_t end) {
+        // Locals, not closure members: the compiler reloads members after every store to words_ptr.
+        const uint64_t run_full = length_mask;
+        const int index_shift = length_bits;
         int64_t last_run = begin - 1;
         uint64_t run_key = ~uint64_t(0), run_word = 0;  // no key has every bit set
         int64_t b = batch_at(offsets_ptr, num_batches, begin);
@@ -233,15 +240,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cpu(const at::Tensor& po
                       (static_cast<uint64_t>(static_cast<uint32_t>(cells[1][j] - my)) << y_shift) |
                       (static_cast<uint64_t>(static_cast<uint32_t>(cells[2][j] - mz)) << z_shift);
           }
-          for (int64_t j = 0; j < count; ++j) {
-            const int64_t i = block + j;
-            while (offsets_ptr[b] <= i) ++b;
-            const uint64_t key = (static_cast<uint64_t>(b) << b_shift) | keys[j];
-            const bool starts_run = (key != run_key) | ((run_word & length_mask) == length_mask);
-            last_run += starts_run;
-            run_word = (starts_run ? key | (static_cast<uint64_t>(i) << length_bits) : run_word) + 1;
-            run_key = key;
-            words_ptr[last_run] = run_word;
+          // Runs, one batch segment of the block at a time. Branch-free: whether a point starts a
+          // run is data (a mask), not control flow, since it changes unpredictably.
+          for (int64_t j = 0; j < count;) {
+            while (offsets_ptr[b] <= block + j) ++b;
+            const int64_t segment_end = std::min(count, offsets_ptr[b] - block);
+            const uint64_t batch_key = static_cast<uint64_t>(b) << b_shift;
+            for (; j < segment_end; ++j) {
+              const uint64_t key = batch_key | keys[j];
+              const uint64_t starts_run =
+                  static_cast<uint64_t>(key != run_key) | static_cast<uint64_t>((run_word & run_full) == run_full);
+              const uint64_t continues = starts_run - 1;  // all ones when the point extends the run
+              last_run += static_cast<int64_t>(starts_run);
+              run_word = ((run_word & continues) | ((key | (static_cast<uint64_t>(block + j) << index_shift)) & ~continues)) + 1;
+              run_key = key;
+              words_ptr[last_run] = run_word;
+            }
           }
         }
         runs_ptr[c] = last_run + 1 - begin;
