@@ -47,6 +47,16 @@ def has_compiled_kernel(op_name: str, device_type: str) -> bool:
     """
     if device_type not in ("cpu", "cuda") or not extension_loaded():
         return False
+    # The answer cannot change once the extension is loaded; asking the dispatcher costs more than
+    # a small op (about 15 us), so it is asked once per op and device.
+    known = _state.setdefault("kernels", {})
+    key = (op_name, device_type)
+    if key not in known:
+        known[key] = _ask_dispatcher(op_name, device_type)
+    return known[key]
+
+
+def _ask_dispatcher(op_name: str, device_type: str) -> bool:
     import torch  # already imported by extension_loaded()
 
     if not hasattr(torch.ops.pcseg, op_name):
