@@ -179,3 +179,52 @@ def test_opcheck():
         torch.library.opcheck(
             torch.ops.pcseg.voxelize.default, (points, torch.tensor([20, 50]), [0.5] * 3, [0.0] * 3, with_batch)
         )
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_matches_cpu_on_a_large_ragged_batch(dtype):
+    # 150k points in three clouds (the middle one empty), a long run of one cell, and two grids
+    # (5 cm from the default origin; anisotropic cells from a shifted origin): the CUDA kernel's
+    # coords, inverse and counts equal the CPU kernel's exactly, with and without the batch column.
+    gen = torch.Generator().manual_seed(5)
+    points = (torch.rand(150_000, 3, generator=gen, dtype=dtype) * torch.tensor([80.0, 80.0, 6.0], dtype=dtype)
+              - torch.tensor([40.0, 40.0, 3.0], dtype=dtype))
+    points[1000:1500] = points[1000]
+    offsets = torch.tensor([60_000, 60_000, 150_000])
+    for size, origin in ((0.05, None), ((0.2, 0.1, 0.3), (1.0, -2.0, 0.5))):
+        on_cpu = voxelize_batched(points, offsets, size, origin)
+        on_gpu = voxelize_batched(points.cuda(), offsets.cuda(), size, origin)
+        assert all(torch.equal(a, b.cpu()) for a, b in zip(on_cpu, on_gpu))
+        on_cpu = voxelize(points, size, origin)
+        on_gpu = voxelize(points.cuda(), size, origin)
+        assert all(torch.equal(a, b.cpu()) for a, b in zip(on_cpu, on_gpu))
+
+
+@needs_cuda
+def test_cuda_real_scan_matches_numpy(kitti_scan):
+    points = _kitti_points(kitti_scan)
+    coords, inverse, counts = (t.cpu() for t in voxelize(points.cuda(), 0.05))
+    cells = np.floor(points.numpy() / np.float32(0.05)).astype(np.int64)
+    unique_rows, np_inverse, np_counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    assert np.array_equal(coords.numpy(), unique_rows)
+    assert np.array_equal(inverse.numpy(), np_inverse.reshape(-1))
+    assert np.array_equal(counts.numpy(), np_counts)
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    "points, voxel_size, word",
+    [
+        ([[0.0, 1.0, 2.0]] * 300 + [[float("nan"), 0.0, 0.0]], 0.1, "NaN"),
+        ([[0.0, 1.0, 2.0]] * 300 + [[0.0, 0.0, -float("inf")]], 0.1, "infinite"),
+        ([[0.0, 0.0, 0.0], [1e6, 1e6, 1e6]], 1e-4, "voxel_size"),  # cells beyond int32
+        ([[0.0, 0.0, 0.0], [1e5, 1e5, 1e5]], 1e-4, "voxel_size"),  # 3 x 30 key bits: over 64
+    ],
+)
+def test_cuda_kernel_rejects_what_it_cannot_voxelize(points, voxel_size, word):
+    with pytest.raises(PcsegValueError, match=word):
+        voxelize(torch.tensor(points, device="cuda"), voxel_size)

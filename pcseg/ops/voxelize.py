@@ -61,7 +61,7 @@ def _voxelize(points, offsets, voxel_size, origin, with_batch=True):
     voxel_size = check_vector3("voxel_size", voxel_size, positive=True)
     origin = [0.0, 0.0, 0.0] if origin is None else check_vector3("origin", origin, positive=False)
     on_kernel = use_extension("voxelize", points)
-    if not (on_kernel and points.device.type == "cpu"):  # the CPU kernel finds NaN/inf in its first pass
+    if not on_kernel:  # the CPU and CUDA kernels find NaN/inf in their first pass
         check_finite("points", points)
     if on_kernel:
         try:
