@@ -15,7 +15,7 @@ template <typename scalar_t>
 __global__ void ball_query_kernel(const scalar_t* __restrict__ points, const scalar_t* __restrict__ queries, int64_t m,
                                   const int64_t* __restrict__ q_offsets, int64_t num_batches,
                                   const int64_t* __restrict__ cell_keys, const int64_t* __restrict__ cell_start,
-                                  int64_t num_cells, const int64_t* __restrict__ order, cuda::CellLayout layout,
+                                  int64_t num_cells, const int32_t* __restrict__ order, cuda::CellLayout layout,
                                   scalar_t cell_size, scalar_t r2, int64_t k, scalar_t* __restrict__ scratch,
                                   int64_t* __restrict__ out) {
   for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < m; j += (int64_t)blockDim.x * gridDim.x) {
@@ -61,7 +61,7 @@ at::Tensor ball_query_cuda(const at::Tensor& points_in, const at::Tensor& querie
     ball_query_kernel<scalar_t><<<cuda::blocks_for(m), cuda::kThreads, 0, cuda::current_stream()>>>(
         points.data_ptr<scalar_t>(), queries.data_ptr<scalar_t>(), m, q_off.data_ptr<int64_t>(), q_off.size(0),
         cells.cell_keys.data_ptr<int64_t>(), cells.cell_start.data_ptr<int64_t>(), cells.cell_keys.size(0),
-        cells.order.data_ptr<int64_t>(), cells.layout, static_cast<scalar_t>(size), r * r, k,
+        cells.order.data_ptr<int32_t>(), cells.layout, static_cast<scalar_t>(size), r * r, k,
         scratch.data_ptr<scalar_t>(), idx.data_ptr<int64_t>());
   });
   PCSEG_CUDA_CHECK_LAUNCH();

@@ -18,7 +18,7 @@ template <typename scalar_t>
 __global__ void knn_kernel(const scalar_t* __restrict__ points, const int64_t* __restrict__ p_offsets,
                            const scalar_t* __restrict__ queries, int64_t m, const int64_t* __restrict__ q_offsets,
                            int64_t num_batches, const int64_t* __restrict__ cell_keys,
-                           const int64_t* __restrict__ cell_start, int64_t num_cells, const int64_t* __restrict__ order,
+                           const int64_t* __restrict__ cell_start, int64_t num_cells, const int32_t* __restrict__ order,
                            cuda::CellLayout layout, scalar_t cell_size, double size, int64_t k,
                            scalar_t* __restrict__ out_dist, int64_t* __restrict__ out_idx) {
   for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < m; j += (int64_t)blockDim.x * gridDim.x) {
@@ -102,7 +102,7 @@ std::tuple<at::Tensor, at::Tensor> knn_cuda(const at::Tensor& points_in, const a
     knn_kernel<scalar_t><<<cuda::blocks_for(m), cuda::kThreads, 0, cuda::current_stream()>>>(
         points.data_ptr<scalar_t>(), p_off.data_ptr<int64_t>(), queries.data_ptr<scalar_t>(), m,
         q_off.data_ptr<int64_t>(), q_off.size(0), cells.cell_keys.data_ptr<int64_t>(),
-        cells.cell_start.data_ptr<int64_t>(), cells.cell_keys.size(0), cells.order.data_ptr<int64_t>(), cells.layout,
+        cells.cell_start.data_ptr<int64_t>(), cells.cell_keys.size(0), cells.order.data_ptr<int32_t>(), cells.layout,
         static_cast<scalar_t>(size), size, k, dist.data_ptr<scalar_t>(), idx.data_ptr<int64_t>());
   });
   PCSEG_CUDA_CHECK_LAUNCH();
