@@ -188,3 +188,38 @@ def test_raw_operators_check_their_inputs(op, extra):
         raw(points, queries, p_off, q_off[:2], *extra)
     with pytest.raises(RuntimeError, match=r"shape \(N, 3\)"):
         raw(points[:, :2], queries, p_off, q_off, *extra)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+@pytest.mark.parametrize("k", [1, 7, 32, 33, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_matches_cpu_on_a_dense_ragged_batch(k, dtype):
+    # About 150 points within each query's radius (the warp kernel merges many batches of 32 for
+    # k <= 32; k > 32 takes the thread-per-query kernel), 100 copies of one point (equal
+    # distances: ties go to the smaller index), and an empty cloud in the middle.
+    gen = torch.Generator().manual_seed(7)
+    points = torch.rand(60_000, 3, generator=gen, dtype=dtype) * torch.tensor([10.0, 10.0, 2.0], dtype=dtype)
+    points[100:200] = points[100]
+    queries = torch.cat([points[::20] + 0.01, points[150:151]])
+    p_off = torch.tensor([25_000, 25_000, 60_000])
+    q_off = torch.tensor([1_000, 1_000, queries.shape[0]])
+    on_cpu = ball_query(points, queries, 0.5, k, p_off, q_off)
+    on_gpu = ball_query(points.cuda(), queries.cuda(), 0.5, k, p_off.cuda(), q_off.cuda())
+    assert torch.equal(on_cpu, on_gpu.cpu())
+    assert (on_cpu[:, 0] >= 0).all()  # every query has neighbours: the comparison is not of empty rows
+    idx_cpu, dist_cpu = knn(points, queries, k, p_off, q_off)
+    idx_gpu, dist_gpu = knn(points.cuda(), queries.cuda(), k, p_off.cuda(), q_off.cuda())
+    assert torch.equal(idx_cpu, idx_gpu.cpu())
+    assert torch.equal(dist_cpu, dist_gpu.cpu())
+
+
+@needs_cuda
+def test_cuda_ball_query_real_scan_matches_cpu(kitti_scan):
+    points = _kitti_points(kitti_scan)
+    queries = points[torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(0))[:4096]]
+    on_cpu = ball_query(points, queries, 0.8, 32)
+    on_gpu = ball_query(points.cuda(), queries.cuda(), 0.8, 32)
+    assert torch.equal(on_cpu, on_gpu.cpu())
