@@ -123,7 +123,8 @@ def check_vector3(name: str, value, positive: bool) -> list[float]:
 
 
 def single_offsets(n: int, device: torch.device) -> torch.Tensor:
-    return torch.tensor([n], dtype=torch.int64, device=device)
+    # torch.full, not torch.tensor([n]): on a GPU the latter is a host-to-device copy that waits.
+    return torch.full((1,), n, dtype=torch.int64, device=device)
 
 
 def batch_offsets(num_batches: int, per_batch: int, device: torch.device) -> torch.Tensor:
