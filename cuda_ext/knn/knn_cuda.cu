@@ -70,7 +70,8 @@ __global__ void knn_kernel(const scalar_t* __restrict__ points, const int64_t* _
 // Cell size: bounding-box volume per k points, corrected once by the occupancy a point sees.
 double knn_cell_size(const at::Tensor& points, const at::Tensor& offsets, int64_t k) {
   const int64_t n = points.size(0);
-  const at::Tensor extent = (std::get<1>(points.aminmax(0)) - std::get<0>(points.aminmax(0))).to(at::kDouble).cpu();
+  const auto [lo, hi] = points.aminmax(0);
+  const at::Tensor extent = (hi - lo).to(at::kDouble).cpu();
   const double* e = extent.data_ptr<double>();
   const double largest = std::max({e[0], e[1], e[2]});
   if (!(largest > 0)) return 1.0;
