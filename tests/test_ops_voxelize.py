@@ -228,3 +228,14 @@ def test_cuda_real_scan_matches_numpy(kitti_scan):
 def test_cuda_kernel_rejects_what_it_cannot_voxelize(points, voxel_size, word):
     with pytest.raises(PcsegValueError, match=word):
         voxelize(torch.tensor(points, device="cuda"), voxel_size)
+
+
+def test_extent_over_two_to_the_31_cells(device):
+    # Cells from -1.5e9 to 1.5e9 on x (both fit int32, their distance does not): the packed keys
+    # take the distance in unsigned 32-bit arithmetic.
+    points = torch.tensor([[1.5e9, 0.0, 0.0], [-1.5e9, 0.0, 0.0], [0.5, 0.0, 0.0], [1.5e9, 0.2, 0.0]],
+                          dtype=torch.float64, device=device)
+    coords, inverse, counts = voxelize(points, 1.0)
+    assert coords.cpu().tolist() == [[-1_500_000_000, 0, 0], [0, 0, 0], [1_500_000_000, 0, 0]]
+    assert inverse.cpu().tolist() == [2, 0, 1, 2]
+    assert counts.cpu().tolist() == [1, 1, 2]

@@ -232,13 +232,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cpu(const at::Tensor& po
             const scalar_t* coordinate = p + block * 3 + d;
             for (int64_t j = 0; j < count; ++j) cells[d][j] = cell_of_int32(coordinate[j * 3], org[d], size[d]);
           }
-          // Keys next, also vectorised (cells relative to the minimum are non-negative int32).
+          // Keys next, also vectorised: cells relative to the minimum, in unsigned 32-bit arithmetic
+          // (well defined where the extent exceeds 2^31, and the distance fits in 32 bits).
           uint64_t keys[kBlock];
-          const int32_t mx = static_cast<int32_t>(min_x), my = static_cast<int32_t>(min_y), mz = static_cast<int32_t>(min_z);
+          const uint32_t mx = static_cast<uint32_t>(min_x), my = static_cast<uint32_t>(min_y), mz = static_cast<uint32_t>(min_z);
           for (int64_t j = 0; j < count; ++j) {
-            keys[j] = (static_cast<uint64_t>(static_cast<uint32_t>(cells[0][j] - mx)) << x_shift) |
-                      (static_cast<uint64_t>(static_cast<uint32_t>(cells[1][j] - my)) << y_shift) |
-                      (static_cast<uint64_t>(static_cast<uint32_t>(cells[2][j] - mz)) << z_shift);
+            keys[j] = (static_cast<uint64_t>(static_cast<uint32_t>(cells[0][j]) - mx) << x_shift) |
+                      (static_cast<uint64_t>(static_cast<uint32_t>(cells[1][j]) - my) << y_shift) |
+                      (static_cast<uint64_t>(static_cast<uint32_t>(cells[2][j]) - mz) << z_shift);
           }
           // Runs, one batch segment of the block at a time. Branch-free: whether a point starts a
           // run is data (a mask), not control flow, since it changes unpredictably.

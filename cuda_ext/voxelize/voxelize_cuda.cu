@@ -38,7 +38,7 @@ __global__ void pack_keys_kernel(const int32_t* __restrict__ cells, const int64_
     const int64_t cloud = cuda::cloud_of(offsets, num_batches, i);
     uint64_t key = shift_up(static_cast<uint64_t>(cloud), fields.batch_shift);  // cloud is 0 when the shift is 64
     for (int d = 0; d < 3; ++d) {
-      key |= shift_up(static_cast<uint32_t>(cells[i * 3 + d] - fields.min[d]), fields.shift[d]);
+      key |= shift_up(static_cast<uint64_t>(static_cast<int64_t>(cells[i * 3 + d]) - fields.min[d]), fields.shift[d]);
     }
     keys[i] = static_cast<int64_t>(key);  // the bits as they are: cub sorts them as unsigned
     points_of_keys[i] = static_cast<int32_t>(i);
