@@ -113,6 +113,13 @@ def main(argv=None) -> int:
     ours = voxelize(pts, 0.05)
     assert ours[0].shape[0] == hand_unique()[0].shape[0], "voxel counts differ from torch.unique"
     rows.append(("voxelize 5 cm", "pcseg.ops.voxelize", *time_ms(lambda: voxelize(pts, 0.05), device, r), True))
+    from pcseg.ops._common import single_offsets, use_extension
+
+    if use_extension("voxelize", pts):  # the operator alone: what the wrapper's checks cost shows
+        one_cloud = single_offsets(pts.shape[0], device)
+        rows.append(("voxelize 5 cm", "torch.ops.pcseg.voxelize (no checks)",
+                     *time_ms(lambda: torch.ops.pcseg.voxelize(pts, one_cloud, [0.05] * 3, [0.0] * 3, False),
+                              device, r), True))
     rows.append(("voxelize 5 cm", "torch.unique over packed keys", *time_ms(hand_unique, device, r), False))
 
     mismatched = int((ball_query(pts, queries, 0.8, 32) != brute_nearest(pts, queries, 32, 0.8)).any(1).sum())

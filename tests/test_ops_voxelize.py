@@ -148,6 +148,8 @@ def test_real_scan_matches_numpy(kitti_scan):
         (lambda: voxelize_batched(torch.tensor([[1.0, 1.0, 1.0], [float("nan")] * 3]), torch.tensor([1, 2]), 0.1), "NaN"),
         (lambda: voxelize(torch.zeros(4, 3), 0.0), "voxel_size"),
         (lambda: voxelize(torch.zeros(4, 3), [0.1, 0.1]), "voxel_size"),
+        (lambda: voxelize(torch.zeros(4, 3), ["a", 0.1, 0.1]), "voxel_size"),
+        (lambda: voxelize(torch.zeros(4, 3), 0.1, origin=[0.0, None, 0.0]), "origin"),
         (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([2, 3]), 0.1), "offsets"),
         (lambda: voxelize_batched(torch.zeros(4, 3), torch.tensor([3, 2, 4]), 0.1), "offsets"),
         (lambda: voxelize(torch.tensor([[0.0, 0, 0], [1e6, 1e6, 1e6]]), 1e-4), "voxel_size"),

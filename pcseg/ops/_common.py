@@ -8,6 +8,7 @@ tensor's device; otherwise the op's pure-PyTorch reference runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -110,12 +111,15 @@ def check_vector3(name: str, value, positive: bool) -> list[float]:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().reshape(-1).tolist()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [float(value)] * 3
-    if not isinstance(value, Sequence) or len(value) != 3:
+        value = [value] * 3
+    if not isinstance(value, (list, tuple, Sequence)) or len(value) != 3:  # list/tuple first: the ABC check is slow
         raise PcsegValueError(f"{name} must be a number or 3 numbers, got {value!r}")
-    out = [float(v) for v in value]
+    try:
+        out = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise PcsegValueError(f"{name} must be a number or 3 numbers, got {value!r}") from None
     for v in out:
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):
             raise PcsegValueError(f"{name} must be finite, got {value!r}")
         if positive and not v > 0:
             raise PcsegValueError(f"{name} must be > 0, got {value!r}")
