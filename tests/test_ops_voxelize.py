@@ -241,3 +241,11 @@ def test_extent_over_two_to_the_31_cells(device):
     assert coords.cpu().tolist() == [[-1_500_000_000, 0, 0], [0, 0, 0], [1_500_000_000, 0, 0]]
     assert inverse.cpu().tolist() == [2, 0, 1, 2]
     assert counts.cpu().tolist() == [1, 1, 2]
+
+
+def test_numpy_voxel_size_and_origin_are_accepted():
+    points = torch.rand(500, 3, generator=torch.Generator().manual_seed(9)) * 4
+    plain = voxelize(points, [0.25, 0.5, 0.25], origin=[0.1, 0.0, -0.2])
+    from_numpy = voxelize(points, np.array([0.25, 0.5, 0.25]), origin=np.array([0.1, 0.0, -0.2]))
+    assert all(torch.equal(a, b) for a, b in zip(plain, from_numpy))
+    assert all(torch.equal(a, b) for a, b in zip(voxelize(points, 0.25), voxelize(points, np.float32(0.25))))

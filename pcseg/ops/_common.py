@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from pcseg.errors import PcsegValueError
@@ -110,6 +111,8 @@ def check_vector3(name: str, value, positive: bool) -> list[float]:
     """A scalar or 3 values (sequence or tensor) -> list of 3 floats."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().reshape(-1).tolist()
+    elif isinstance(value, (np.ndarray, np.generic)):  # numpy arrays and scalars (np.float32(0.05))
+        value = value.tolist()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value] * 3
     if not isinstance(value, (list, tuple, Sequence)) or len(value) != 3:  # list/tuple first: the ABC check is slow
