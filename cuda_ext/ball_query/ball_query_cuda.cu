@@ -20,6 +20,22 @@ namespace {
 
 constexpr double kCellMargin = 1.01;  // as on the CPU
 
+// Query j's cloud, its cell's x and y, and the z range of its 3x3 columns of cells clipped to the
+// grid (z_lo > z_hi: nothing to visit).
+struct QueryColumns {
+  int64_t b, cx, cy, z_lo, z_hi;
+};
+
+template <typename scalar_t>
+__device__ __forceinline__ QueryColumns query_columns(scalar_t qx, scalar_t qy, scalar_t qz, int64_t j,
+                                                      const int64_t* q_offsets, int64_t num_batches,
+                                                      const cuda::CellLayout& layout, scalar_t cell_size) {
+  const int64_t cz = cuda::cell_index(qz, cell_size);
+  const int64_t z_max = layout.min[2] + layout.extent[2] - 1;
+  return {cuda::cloud_of(q_offsets, num_batches, j), cuda::cell_index(qx, cell_size), cuda::cell_index(qy, cell_size),
+          cz - 1 > layout.min[2] ? cz - 1 : layout.min[2], cz + 1 < z_max ? cz + 1 : z_max};
+}
+
 template <typename scalar_t>
 __global__ void ball_query_kernel(const scalar_t* __restrict__ points, const scalar_t* __restrict__ queries, int64_t m,
                                   const int64_t* __restrict__ q_offsets, int64_t num_batches,
@@ -29,19 +45,15 @@ __global__ void ball_query_kernel(const scalar_t* __restrict__ points, const sca
                                   int64_t* __restrict__ out) {
   for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < m; j += (int64_t)blockDim.x * gridDim.x) {
     const scalar_t qx = queries[j * 3], qy = queries[j * 3 + 1], qz = queries[j * 3 + 2];
-    const int64_t b = cuda::cloud_of(q_offsets, num_batches, j);
-    const int64_t cx = cuda::cell_index(qx, cell_size), cy = cuda::cell_index(qy, cell_size),
-                  cz = cuda::cell_index(qz, cell_size);
-    const int64_t z_max = layout.min[2] + layout.extent[2] - 1;
-    const int64_t z_lo = cz - 1 > layout.min[2] ? cz - 1 : layout.min[2];
-    const int64_t z_hi = cz + 1 < z_max ? cz + 1 : z_max;
-    if (z_lo > z_hi) continue;
+    const QueryColumns q = query_columns(qx, qy, qz, j, q_offsets, num_batches, layout, cell_size);
+    if (q.z_lo > q.z_hi) continue;
     TopK<scalar_t> best(scratch + j * k, out + j * k, k);
-    for (int64_t x = cx - 1; x <= cx + 1; ++x) {
-      for (int64_t y = cy - 1; y <= cy + 1; ++y) {
+    for (int64_t x = q.cx - 1; x <= q.cx + 1; ++x) {
+      for (int64_t y = q.cy - 1; y <= q.cy + 1; ++y) {
         if (!layout.has_column(x, y)) continue;
         int64_t begin, end;
-        cuda::cell_run(cell_keys, cell_start, num_cells, layout.pack(b, x, y, z_lo), layout.pack(b, x, y, z_hi), &begin, &end);
+        cuda::cell_run(cell_keys, cell_start, num_cells, layout.pack(q.b, x, y, q.z_lo), layout.pack(q.b, x, y, q.z_hi),
+                       &begin, &end);
         for (int64_t s = begin; s < end; ++s) {
           const int64_t i = order[s];
           const scalar_t d2 = cuda::exact_sq_dist(points[i * 3] - qx, points[i * 3 + 1] - qy, points[i * 3 + 2] - qz);
@@ -101,18 +113,13 @@ __global__ void ball_query_warp_kernel(const scalar_t* __restrict__ cell_points,
   constexpr int32_t kNoPoint = std::numeric_limits<int32_t>::max();
   for (int64_t j = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32; j < m; j += warps) {
     const scalar_t qx = queries[j * 3], qy = queries[j * 3 + 1], qz = queries[j * 3 + 2];
-    const int64_t b = cuda::cloud_of(q_offsets, num_batches, j);
-    const int64_t cx = cuda::cell_index(qx, cell_size), cy = cuda::cell_index(qy, cell_size),
-                  cz = cuda::cell_index(qz, cell_size);
-    const int64_t z_max = layout.min[2] + layout.extent[2] - 1;
-    const int64_t z_lo = cz - 1 > layout.min[2] ? cz - 1 : layout.min[2];
-    const int64_t z_hi = cz + 1 < z_max ? cz + 1 : z_max;
+    const QueryColumns q = query_columns(qx, qy, qz, j, q_offsets, num_batches, layout, cell_size);
     // Lane c < 9 finds the points of column c (x = cx - 1 + c / 3, y = cy - 1 + c % 3).
     int64_t column_begin = 0, column_end = 0;
-    if (lane < 9 && z_lo <= z_hi) {
-      const int64_t x = cx - 1 + lane / 3, y = cy - 1 + lane % 3;
+    if (lane < 9 && q.z_lo <= q.z_hi) {
+      const int64_t x = q.cx - 1 + lane / 3, y = q.cy - 1 + lane % 3;
       if (layout.has_column(x, y)) {
-        cuda::cell_run(cell_keys, cell_start, num_cells, layout.pack(b, x, y, z_lo), layout.pack(b, x, y, z_hi),
+        cuda::cell_run(cell_keys, cell_start, num_cells, layout.pack(q.b, x, y, q.z_lo), layout.pack(q.b, x, y, q.z_hi),
                        &column_begin, &column_end);
       }
     }
