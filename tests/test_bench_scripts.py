@@ -21,5 +21,10 @@ def test_bench_ops_gpu_smoke_run_on_cpu(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "synthetic LiDAR scan (3,000 points)" in out
     assert "ball query 0, kNN 0" in out  # same neighbours as brute force
-    for op in ("voxelize 5 cm", "ball query r=0.8 k=32", "kNN k=16", "FPS 3000->750"):
-        assert sum(line.startswith(op) for line in out.splitlines()) == 2, op
+    from pcseg._ext import extension_loaded
+
+    # ours and the peer; voxelize also times the bare operator when the extension is built
+    rows = {"voxelize 5 cm": 3 if extension_loaded() else 2, "ball query r=0.8 k=32": 2, "kNN k=16": 2,
+            "FPS 3000->750": 2}
+    for op, count in rows.items():
+        assert sum(line.startswith(op) for line in out.splitlines()) == count, op
