@@ -7,6 +7,7 @@ pure-PyTorch reference and one warning says so.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 
@@ -47,15 +48,12 @@ def has_compiled_kernel(op_name: str, device_type: str) -> bool:
     """
     if device_type not in ("cpu", "cuda") or not extension_loaded():
         return False
-    # The answer cannot change once the extension is loaded; asking the dispatcher costs more than
-    # a small op (about 15 us), so it is asked once per op and device.
-    known = _state.setdefault("kernels", {})
-    key = (op_name, device_type)
-    if key not in known:
-        known[key] = _ask_dispatcher(op_name, device_type)
-    return known[key]
+    return _ask_dispatcher(op_name, device_type)
 
 
+# The answer cannot change once the extension is loaded; asking the dispatcher costs more than a
+# small op (about 15 us), so it is asked once per op and device.
+@functools.cache
 def _ask_dispatcher(op_name: str, device_type: str) -> bool:
     import torch  # already imported by extension_loaded()
 

@@ -114,6 +114,21 @@ void coordinate_bounds(const scalar_t* points, int64_t n, scalar_t* lo, scalar_t
   if (has_nan) *has_nan = std::any_of(chunk_nan.begin(), chunk_nan.end(), [](char x) { return x != 0; });
 }
 
+// Runs of equal items in a sorted sequence [0, n), split into `num_chunks` chunks as for_each_chunk
+// splits it: entry c is the number of runs that start before chunk c (the last entry: all runs).
+// `differs(i)` says whether item i (i >= 1) differs from item i - 1.
+template <typename Differs>
+std::vector<int64_t> runs_before_chunks(int64_t n, int64_t num_chunks, const Differs& differs) {
+  std::vector<int64_t> first_run(num_chunks + 1, 0);
+  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
+    int64_t starts = 0;
+    for (int64_t i = begin; i < end; ++i) starts += (i == 0 || differs(i));
+    first_run[c + 1] = starts;
+  });
+  for (int64_t c = 0; c < num_chunks; ++c) first_run[c + 1] += first_run[c];
+  return first_run;
+}
+
 // Key layout covering every point: the smallest and largest cell per axis come from the smallest
 // and largest coordinate, because floor((p - origin) / size) is monotonic in p.
 template <typename scalar_t>
@@ -210,13 +225,8 @@ SortedCells sort_into_cells(const scalar_t* points, int64_t n, const int64_t* of
   }
   // Cells: runs of equal keys. Counted per chunk, then written in parallel.
   const int64_t* keys_ptr = sorted_keys.get();
-  std::vector<int64_t> first_cell(num_chunks + 1, 0);
-  for_each_chunk(n, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
-    int64_t starts = 0;
-    for (int64_t i = begin; i < end; ++i) starts += (i == 0 || keys_ptr[i] != keys_ptr[i - 1]);
-    first_cell[c + 1] = starts;
-  });
-  for (int64_t c = 0; c < num_chunks; ++c) first_cell[c + 1] += first_cell[c];
+  const std::vector<int64_t> first_cell =
+      runs_before_chunks(n, num_chunks, [keys_ptr](int64_t i) { return keys_ptr[i] != keys_ptr[i - 1]; });
   const int64_t num_cells = first_cell[num_chunks];
   grid.cell_keys.resize(num_cells);
   grid.cell_start.resize(num_cells + 1);

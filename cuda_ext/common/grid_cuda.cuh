@@ -14,6 +14,7 @@
 
 #include <cmath>
 
+#include "common/bits.h"
 #include "common/cuda_compat.cuh"
 
 namespace pcseg {
@@ -153,13 +154,6 @@ inline std::tuple<at::Tensor, int64_t> number_runs(const at::Tensor& sorted_keys
   TORCH_CHECK(status == cudaSuccess, "pcseg: cub scan failed: ", cudaGetErrorString(status));
   const int64_t num_runs = run_plus_one[n - 1].item<int32_t>();
   return {run_plus_one, num_runs};
-}
-
-// Bits needed to store values in [0, bound).
-inline int bits_for(uint64_t bound) {
-  int bits = 0;
-  while (bits < 64 && (uint64_t(1) << bits) < bound) ++bits;
-  return bits;
 }
 
 // ---- points sorted into cells (ball query, kNN) -----------------------------------------------

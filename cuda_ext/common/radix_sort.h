@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/bits.h"
+
 namespace pcseg {
 
 // How many chunks to split `n` items into: one per thread, but none smaller than `min_chunk`
@@ -113,13 +115,6 @@ inline uint64_t* radix_sort_words(uint64_t* words, uint64_t* scratch, int64_t n,
     std::swap(words, scratch);
   }
   return words;
-}
-
-// Number of bits needed to store values in [0, bound).
-inline int bits_for(uint64_t bound) {
-  int bits = 0;
-  while (bits < 64 && (uint64_t(1) << bits) < bound) ++bits;
-  return bits;
 }
 
 }  // namespace pcseg

@@ -113,13 +113,8 @@ template <typename Sorted>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> voxels_of_sorted(const Sorted& sorted, int64_t num_runs, int64_t n,
                                                                 bool with_batch, const at::TensorOptions& options) {
   const int64_t num_chunks = num_chunks_for(num_runs);
-  std::vector<int64_t> first_voxel(num_chunks + 1, 0);  // voxels started before chunk c
-  for_each_chunk(num_runs, num_chunks, [&](int64_t c, int64_t begin, int64_t end) {
-    int64_t starts = 0;
-    for (int64_t i = begin; i < end; ++i) starts += (i == 0 || !sorted.same_cell(i, i - 1));
-    first_voxel[c + 1] = starts;
-  });
-  for (int64_t c = 0; c < num_chunks; ++c) first_voxel[c + 1] += first_voxel[c];
+  const std::vector<int64_t> first_voxel =  // voxels started before chunk c
+      runs_before_chunks(num_runs, num_chunks, [&sorted](int64_t i) { return !sorted.same_cell(i, i - 1); });
   const int64_t num_voxels = first_voxel[num_chunks];
   const int64_t width = with_batch ? 4 : 3;
   at::Tensor coords = at::empty({num_voxels, width}, options.dtype(at::kInt));

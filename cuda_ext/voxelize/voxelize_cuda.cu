@@ -108,10 +108,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> voxelize_cuda(const at::Tensor& p
   for (int d = 2; d >= 0; --d) {  // z in the lowest bits, then y, x, batch
     fields.min[d] = cells.min[d];
     fields.shift[d] = shift;
-    shift += cuda::bits_for(static_cast<uint64_t>(static_cast<int64_t>(cells.max[d]) - cells.min[d] + 1));
+    shift += bits_for(static_cast<uint64_t>(static_cast<int64_t>(cells.max[d]) - cells.min[d] + 1));
   }
   fields.batch_shift = shift;
-  const int key_bits = shift + cuda::bits_for(static_cast<uint64_t>(num_batches));
+  const int key_bits = shift + bits_for(static_cast<uint64_t>(num_batches));
   TORCH_CHECK(key_bits <= 64, "pcseg: the voxel grid is too large for the CUDA kernel (its keys need ", key_bits,
               " bits, at most 64): voxel_size is too small for the extent of these points");
 

@@ -60,10 +60,7 @@ def voxelize_batched(points: torch.Tensor, offsets: torch.Tensor, voxel_size, or
 def _voxelize(points, offsets, voxel_size, origin, with_batch=True):
     voxel_size = check_vector3("voxel_size", voxel_size, positive=True)
     origin = [0.0, 0.0, 0.0] if origin is None else check_vector3("origin", origin, positive=False)
-    on_kernel = use_extension("voxelize", points)
-    if not on_kernel:  # the CPU and CUDA kernels find NaN/inf in their first pass
-        check_finite("points", points)
-    if on_kernel:
+    if use_extension("voxelize", points):  # the CPU and CUDA kernels find NaN/inf in their first pass
         try:
             return torch.ops.pcseg.voxelize(points.contiguous(), offsets, voxel_size, origin, with_batch)
         except RuntimeError as exc:  # the kernel's checks: report them as bad arguments
@@ -72,6 +69,7 @@ def _voxelize(points, offsets, voxel_size, origin, with_batch=True):
             if "too large" in str(exc) or "int32" in str(exc):
                 raise PcsegValueError(f"voxel_size {voxel_size} is too small for the extent of these points ({exc})") from None
             raise
+    check_finite("points", points)
     coords, inverse, counts = voxelize_batched_reference(points, offsets, voxel_size, origin)
     return (coords if with_batch else coords[:, 1:].contiguous()), inverse, counts
 
