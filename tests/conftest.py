@@ -46,6 +46,16 @@ def cuda_only():
     return pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+def _torch_threads(count: int):
+    """Sets the intra-op torch threads for a test and restores them after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def one_thread():
     """One intra-op torch thread for the test, restored after it.
@@ -53,21 +63,11 @@ def one_thread():
     Models and sparse layers run many small kernels; on a 2-core machine shared with other work,
     OpenMP barriers across two threads make them 2-4x slower than one thread.
     """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    yield from _torch_threads(1)
 
 
 @pytest.fixture
 def four_threads():
     """Four intra-op torch threads for the test, restored after it: the CPU kernels then split
     large inputs into four chunks, which is what the chunk-border tests need."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(4)
-    yield
-    torch.set_num_threads(before)
+    yield from _torch_threads(4)
