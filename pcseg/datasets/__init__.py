@@ -7,6 +7,7 @@
 """
 
 from pcseg.datasets.base import ScanDataset
+from pcseg.datasets.concat import ConcatScans
 from pcseg.datasets.collate import collate_ragged, seed_worker
 from pcseg.datasets.features import FEATURE_WIDTHS, build_features, feature_width
 from pcseg.datasets.folder import FolderDataset
@@ -16,6 +17,6 @@ from pcseg.datasets.semantickitti import SemanticKITTIDataset
 from pcseg.datasets.synthetic import SyntheticDataset
 
 __all__ = [
-    "ScanDataset", "SemanticKITTIDataset", "SyntheticDataset", "S3DISDataset", "FolderDataset",
+    "ScanDataset", "SemanticKITTIDataset", "SyntheticDataset", "S3DISDataset", "FolderDataset", "ConcatScans",
     "EpochSampler", "collate_ragged", "seed_worker", "FEATURE_WIDTHS", "build_features", "feature_width",
 ]

@@ -5,6 +5,9 @@ labels come from a label file found by replacing one substring of its path (``la
 e.g. ``["_points_", "_labels_"]`` for Open3D-ML's ``kitti_01_points_000000.npy``), or, without
 ``label_replace``, from the labels stored in the points file itself (PLY/LAS/... fields).
 Label files may hold raw ids (mapped with the label map) or train ids (``labels_are_train_ids``).
+A scan in the SemanticKITTI layout (``.../velodyne/NNNNNN.bin`` beside ``.../labels/NNNNNN.label``)
+finds its labels there when ``label_replace`` does not apply to its name, so one split can mix
+such scans with other files; ``.label`` files always hold raw ids, as the format defines.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ class FolderDataset(ScanDataset):
         if self.label_replace is None:
             return None
         old, new = self.label_replace
+        kitti_label = path.parent.parent / "labels" / (path.stem + ".label")
+        if old not in path.name and path.parent.name == "velodyne" and kitti_label.is_file():
+            return kitti_label
         if old not in path.name:
             raise PcsegValueError(f"{path}: label_replace {old!r} -> {new!r} does not apply (no {old!r} in the name)")
         label = path.with_name(path.name.replace(old, new))
@@ -81,7 +87,7 @@ class FolderDataset(ScanDataset):
             if labels is None and self.require_labels:
                 raise PcsegValueError(f"{path}: no labels in the file and no dataset.label_replace to find a label file")
         if labels is not None:
-            if not self.labels_are_train_ids:
+            if not self.labels_are_train_ids or (label_path is not None and label_path.suffix == ".label"):
                 labels = self.to_train(labels, label_path or path)
             cloud.labels = np.asarray(labels, dtype=np.int64)
         return cloud

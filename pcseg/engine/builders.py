@@ -88,6 +88,19 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
         augment=ds["augment"] if training else None,
         seed=config["train"]["seed"], max_eval_points=None if training else ds["max_eval_points"],
     )
+    base = _build_base_dataset(ds, split, split_value, common)
+    if split != "train" or not training or (ds["repeat"] == 1 and not ds["synthetic_scans"]):
+        return base
+    parts, repeats = [base], [ds["repeat"]]
+    if ds["synthetic_scans"]:
+        parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["sensor"], **common))
+        repeats.append(1)
+    return D.ConcatScans(parts, repeats)
+
+
+def _build_base_dataset(ds: dict, split: str, split_value, common: dict):
+    from pcseg import datasets as D
+
     name = ds["name"]
     if name == "synthetic" and ds["root"] is None:
         base = ds["seed"] + (0 if split == "train" else 100_000 if split == "val" else 200_000)

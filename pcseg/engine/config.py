@@ -48,6 +48,9 @@ DEFAULTS = {
         "label_replace": None,  # folder: [from, to] substring turning a points path into its labels path
         "labels_are_train_ids": False,  # folder: label files already hold train ids
         "num_workers": 0,  # DataLoader worker processes
+        "repeat": 1,  # training split: each scan appears this many times per epoch
+        "synthetic_scans": 0,  # training split: add this many generated scans (pcseg.synth, `sensor`)
+        "synthetic_seed": 0,  # seed of the first added synthetic scan
         "augment": AUGMENT_DEFAULTS,
     },
     "model": {"name": None},
@@ -136,6 +139,12 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     _check_choice(train, "amp", ("auto", "bf16", "fp16", "off"), source)
     _check_choice(train, "class_weights", ("frequency", "none"), source)
     _check_choice(train, "device", ("auto", "cpu", "cuda"), source)
+    for key in ("repeat",):
+        if not isinstance(dataset[key], int) or isinstance(dataset[key], bool) or dataset[key] < 1:
+            raise ConfigError(f"config {source}: dataset.{key} must be a positive integer, got {dataset[key]!r}")
+    if not isinstance(dataset["synthetic_scans"], int) or dataset["synthetic_scans"] < 0:
+        raise ConfigError(f"config {source}: dataset.synthetic_scans must be an integer >= 0, "
+                          f"got {dataset['synthetic_scans']!r}")
     for key in ("epochs", "batch_size", "val_batch_size", "eval_every"):
         if not isinstance(train[key], int) or isinstance(train[key], bool) or train[key] < 1:
             raise ConfigError(f"config {source}: train.{key} must be a positive integer, got {train[key]!r}")
