@@ -73,3 +73,41 @@ def test_config_adds_synthetic_scans_to_the_training_split_only(tmp_path):
         _config(root, tmp_path, repeat=0)
     with pytest.raises(ConfigError, match="dataset.synthetic_scans"):
         _config(root, tmp_path, synthetic_scans=-1)
+
+
+def test_polar_mix_swaps_half_a_turn_and_pastes_objects_at_new_bearings():
+    from pcseg.datasets import transforms as T
+
+    rng = np.random.default_rng(0)
+    angle_a, angle_b = rng.uniform(0, 2 * np.pi, 2000), rng.uniform(0, 2 * np.pi, 1500)
+    ring = lambda ang, r: np.stack([r * np.cos(ang), r * np.sin(ang), np.zeros_like(ang)], 1).astype(np.float32)  # noqa: E731
+    xyz_a, xyz_b = ring(angle_a, 10.0), ring(angle_b, 20.0)
+    labels_a = np.full(2000, 9)
+    labels_b = np.where(np.arange(1500) < 30, 6, 9)  # 30 "person" points
+    keep_a, sector_b, paste_b, angles = T.polar_mix(xyz_a, labels_a, xyz_b, labels_b, [6], np.random.default_rng(3))
+    # the kept part of a and the part taken from b are complementary half turns
+    az_a, az_b = T.azimuth(xyz_a[keep_a]), T.azimuth(xyz_b[sector_b])
+    assert abs(len(keep_a) / 2000 - 0.5) < 0.05 and abs(len(sector_b) / 1500 - 0.5) < 0.05
+    gap = lambda x, y: np.abs(np.angle(np.exp(1j * (x[:, None] - y[None, :])))).min()  # noqa: E731
+    assert gap(az_a, az_b) < 0.05  # they meet at the sector borders ...
+    inside = np.mod(az_b - az_b.min(), 2 * np.pi).max()
+    assert inside <= np.pi + 1e-9  # ... and b's part spans at most half a turn
+    # only the pasted class, three copies, the first in place, the others rotated about z
+    assert set(labels_b[paste_b]) == {6} and len(paste_b) == 3 * 30
+    pasted = T.rotate_rows_z(xyz_b[paste_b], angles)
+    np.testing.assert_allclose(np.linalg.norm(pasted[:, :2], axis=1), 20.0, rtol=1e-5)
+    np.testing.assert_allclose(pasted[:30], xyz_b[:30], atol=1e-5)
+    turned = np.angle(np.exp(1j * (T.azimuth(pasted[30:60]) - T.azimuth(xyz_b[:30]))))
+    np.testing.assert_allclose(turned, np.angle(np.exp(1j * angles[30:60])), atol=1e-4)
+
+
+def test_polar_mix_in_a_training_sample_keeps_labels_with_their_points(tmp_path):
+    root = write_toy_kitti(tmp_path, sequences=("00",), scans=2, n=400)
+    aug = {"polar_mix": 1.0, "paste_classes": [1]}  # paste cars (train id 1)
+    ds = SemanticKITTIDataset(root, ["00"], KITTI, ["xyz"], training=True, augment=aug, seed=2)
+    sample = ds[(0, 0)]
+    donor = ds.cloud(1)
+    cars = int((donor.labels == 1).sum())
+    # half of each scan plus three copies of the donor's cars
+    assert abs(len(sample["labels"]) - (400 + 3 * cars)) < 60
+    assert (sample["labels"] == 1).sum() >= 3 * cars

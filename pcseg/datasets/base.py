@@ -115,6 +115,12 @@ class ScanDataset(Dataset):
                 feats_source = _mix(cloud, self.cloud(other), int(aug.get("scan_mix_bands", 6)), rng)
                 xyz, labels = feats_source.xyz, feats_source.labels
                 rows = np.arange(len(xyz), dtype=np.int64)
+            if aug.get("polar_mix", 0.0) > 0 and len(self) > 1 and rng.random() < aug["polar_mix"]:
+                other = int(rng.integers(0, len(self) - 1))
+                other += other >= index
+                feats_source = _polar_mix(feats_source, self.cloud(other), aug.get("paste_classes") or [], rng)
+                xyz, labels = feats_source.xyz, feats_source.labels
+                rows = np.arange(len(xyz), dtype=np.int64)
             if self.block_size:
                 rows = rows[T.block_crop(xyz[rows], self.block_size, rng)]
             if aug.get("dropout", 0.0) > 0:
@@ -159,3 +165,21 @@ def _mix(a, b, bands, rng):
             fields[name] = np.concatenate([va[keep_a], vb[keep_b]])
     return PointCloud(xyz=np.concatenate([a.xyz[keep_a], b.xyz[keep_b]]), source=f"mix({a.source}, {b.source})",
                       **fields)
+
+
+def _polar_mix(a, b, paste_classes, rng):
+    """A PointCloud: ``a`` with half a turn swapped in from ``b`` plus ``b``'s pasted objects."""
+    from pcseg.io import PointCloud
+
+    if a.labels is None or b.labels is None:
+        return a
+    keep_a, sector_b, paste_b, angles = T.polar_mix(a.xyz, a.labels, b.xyz, b.labels, paste_classes, rng)
+    xyz = np.concatenate([a.xyz[keep_a], b.xyz[sector_b], T.rotate_rows_z(b.xyz[paste_b], angles)])
+    if len(xyz) == 0:
+        return a
+    fields = {}
+    for name in ("intensity", "rgb", "normals", "labels"):
+        va, vb = getattr(a, name), getattr(b, name)
+        if va is not None and vb is not None and name != "normals":
+            fields[name] = np.concatenate([va[keep_a], vb[sector_b], vb[paste_b]])
+    return PointCloud(xyz=xyz, source=f"polarmix({a.source}, {b.source})", **fields)

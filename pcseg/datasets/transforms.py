@@ -93,3 +93,41 @@ def block_crop(xyz: np.ndarray, block_size: float, rng: np.random.Generator) -> 
     center = xyz[rng.integers(0, len(xyz)), :2]
     inside = np.all(np.abs(xyz[:, :2] - center) <= block_size / 2, axis=1)
     return np.flatnonzero(inside).astype(np.int64)
+
+
+def azimuth(xyz: np.ndarray) -> np.ndarray:
+    """float64 (N,) azimuth of each point about the sensor (the origin), in [0, 2 pi)."""
+    return np.mod(np.arctan2(xyz[:, 1].astype(np.float64), xyz[:, 0]), 2.0 * np.pi)
+
+
+def polar_mix(xyz_a, labels_a, xyz_b, labels_b, paste_classes, rng: np.random.Generator, copies: int = 3):
+    """PolarMix-like mixing of two LiDAR scans (sensor at the origin, z up).
+
+    Scene level: the points of scan a in a random azimuth sector of half a turn are replaced by
+    the points of scan b in that sector. Instance level: the points of b whose label is in
+    ``paste_classes`` are added ``copies`` times, rotated about z by equally spaced angles (the
+    first copy where it was), so rare objects appear at new bearings at their real ranges.
+
+    Returns (keep_a, sector_b, paste_b, angles): int64 indices into a and b, and one rotation
+    angle (radians) per row of ``paste_b``.
+    """
+    start = rng.uniform(0.0, 2.0 * np.pi)
+    in_sector = lambda p: np.mod(azimuth(p) - start, 2.0 * np.pi) < np.pi  # noqa: E731
+    keep_a = np.flatnonzero(~in_sector(xyz_a))
+    sector_b = np.flatnonzero(in_sector(xyz_b))
+    things = np.flatnonzero(np.isin(labels_b, np.asarray(list(paste_classes), dtype=np.int64)))
+    offset = rng.uniform(0.0, 2.0 * np.pi)
+    angles = [0.0] + [offset + 2.0 * np.pi * k / copies for k in range(1, copies)] if copies > 0 else []
+    paste_b = np.concatenate([things] * len(angles)) if len(angles) else np.zeros(0, np.int64)
+    per_row = np.repeat(np.asarray(angles, dtype=np.float64), len(things))
+    return keep_a.astype(np.int64), sector_b.astype(np.int64), paste_b.astype(np.int64), per_row
+
+
+def rotate_rows_z(xyz: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """float32 (N,3): each point rotated about z by its own angle (radians, (N,))."""
+    c, s = np.cos(angles), np.sin(angles)
+    out = np.empty_like(xyz, dtype=np.float32)
+    out[:, 0] = c * xyz[:, 0] - s * xyz[:, 1]
+    out[:, 1] = s * xyz[:, 0] + c * xyz[:, 1]
+    out[:, 2] = xyz[:, 2]
+    return out

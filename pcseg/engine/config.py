@@ -28,6 +28,9 @@ AUGMENT_DEFAULTS = {
     "dropout": 0.0,  # fraction of points dropped at random
     "scan_mix": 0.0,  # probability of LaserMix-like mixing with another scan of the split
     "scan_mix_bands": 6,  # number of inclination bands the mix alternates between
+    "polar_mix": 0.0,  # probability of PolarMix-like mixing: half a turn swapped in from another
+    #                    scan of the split, plus that scan's `paste_classes` points at 3 bearings
+    "paste_classes": [],  # train ids pasted by polar_mix (rare objects: people, poles, bikes...)
 }
 
 DEFAULTS = {
