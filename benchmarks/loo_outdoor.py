@@ -1,7 +1,8 @@
 """Leave-one-sequence-out validation of the outdoor recipe (configs/outdoor_minkunet.yaml).
 
-    python benchmarks/loo_outdoor.py train [--fold NAME ...]   # train the folds (background jobs)
-    python benchmarks/loo_outdoor.py score [--fold NAME ...]   # per-class IoU of each fold's last.pt
+    python benchmarks/loo_outdoor.py train --stage 1   # train the folds' stage 1 (parallel jobs)
+    python benchmarks/loo_outdoor.py train --stage 2   # then stage 2, from each fold's stage 1
+    python benchmarks/loo_outdoor.py score [--stage 2] [--fold NAME ...]   # per-class IoU of last.pt
 
 The six real frames of ../shared/data come from three recordings; each fold holds one recording
 out, trains the shipped recipe on the rest (same number of real draws per epoch, same synthetic
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "outdoor_minkunet.yaml"
+STAGES = {1: REPO / "configs" / "outdoor_minkunet.yaml", 2: REPO / "configs" / "outdoor_minkunet_stage2.yaml"}
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
 KITTI08 = "semantickitti/sequences/08/velodyne/000000.bin"
@@ -32,24 +33,36 @@ RECORDINGS = {
     "demo": [f"{NPY}/demo_points_000700.npy", f"{NPY}/demo_points_000750.npy"],
     "kitti08": [KITTI08],
 }
-REAL_DRAWS_PER_EPOCH = 24  # the shipped recipe: 6 frames x repeat 4
 
 
-def fold_overrides(fold: str) -> list[str]:
+def run_dir(fold: str, tag: str, stage: int = 1) -> Path:
+    return REPO / "runs" / f"outdoor_loo{tag}{'' if stage == 1 else f'_stage{stage}'}_{fold}"
+
+
+def fold_overrides(fold: str, tag: str = "", stage: int = 1) -> list[str]:
+    """The shipped stage config turned into a fold: the held-out recording leaves the training
+    split, the real frames left are repeated to keep the stage's real draws per epoch, and a
+    later stage starts from the same fold's previous stage (never from a model that saw it)."""
+    from pcseg.engine.config import load_config
+
+    shipped = load_config(STAGES[stage])["dataset"]
+    real_draws = shipped["repeat"] * sum(len(files) for files in RECORDINGS.values())
     train = [f for name, files in RECORDINGS.items() if name != fold for f in files]
-    repeat = max(1, round(REAL_DRAWS_PER_EPOCH / len(train)))
-    return [f"dataset.train_split=[{', '.join(train)}]", f"dataset.repeat={repeat}",
-            f"train.out_dir=runs/outdoor_loo_{fold}"]
+    items = [f"dataset.train_split=[{', '.join(train)}]", f"dataset.repeat={max(1, round(real_draws / len(train)))}",
+             f"train.out_dir={run_dir(fold, tag, stage).relative_to(REPO)}"]
+    if stage > 1:
+        items.append(f"train.init_from={(run_dir(fold, tag, stage - 1) / 'last.pt').relative_to(REPO)}")
+    return items
 
 
-def train(folds, threads):
+def train(folds, threads, tag="", extra=(), stage=1):
     procs = []
     for fold in folds:
-        cmd = [sys.executable, "-m", "pcseg", "train", str(CONFIG), "--set", "train.progress=false",
+        cmd = [sys.executable, "-m", "pcseg", "train", str(STAGES[stage]), "--set", "train.progress=false",
                "--set", f"train.threads={threads}"]
-        for item in fold_overrides(fold):
+        for item in [*extra, *fold_overrides(fold, tag, stage)]:
             cmd += ["--set", item]
-        log = open(REPO / "runs" / f"outdoor_loo_{fold}.log", "w")
+        log = open(run_dir(fold, tag, stage).with_suffix(".log"), "w")
         procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
         print("started", fold, " ".join(cmd[3:]))
     return [p.wait() for p in procs]
@@ -70,17 +83,17 @@ def load_frame(rel: str):
     return PointCloud(xyz=xyz, source=str(path)), labels
 
 
-def score(folds, checkpoint_name):
+def score(folds, checkpoint_name, tag="", tta=0, stage=1):
     from pcseg.engine.segmenter import Segmenter
     from pcseg.metrics import ConfusionMatrix
 
     rows = {}
     for fold in folds:
-        ckpt = REPO / "runs" / f"outdoor_loo_{fold}" / checkpoint_name
+        ckpt = run_dir(fold, tag, stage) / checkpoint_name
         if not ckpt.is_file():
             print(f"{fold}: no {ckpt}")
             continue
-        seg = Segmenter.from_checkpoint(ckpt, device="cpu")
+        seg = Segmenter.from_checkpoint(ckpt, device="cpu", tta=tta)
         lm = seg.label_map
         cm = ConfusionMatrix(lm.num_classes, lm.ignore_index, lm.class_names)
         for rel in RECORDINGS[fold]:
@@ -110,11 +123,17 @@ def main():
     parser.add_argument("--fold", nargs="+", default=list(RECORDINGS), choices=list(RECORDINGS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default="last.pt", help="file in each fold's run folder")
+    parser.add_argument("--tag", default="", help="suffix of the run folders (runs/outdoor_loo<TAG>_<fold>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for every fold (a recipe variant)")
+    parser.add_argument("--tta", type=int, default=0, help="score with Segmenter(tta=N)")
+    parser.add_argument("--stage", type=int, default=max(STAGES), choices=sorted(STAGES),
+                        help="recipe stage (a stage starts from the fold's previous one; default: the last)")
     args = parser.parse_args()
     if args.action == "train":
         (REPO / "runs").mkdir(exist_ok=True)
-        sys.exit(max(train(args.fold, args.threads)))
-    score(args.fold, args.checkpoint)
+        sys.exit(max(train(args.fold, args.threads, args.tag, args.set, args.stage)))
+    score(args.fold, args.checkpoint, args.tag, args.tta, args.stage)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,21 @@ def test_config_errors_reach_the_user(toy_root, tmp_path):
     config = toy_config(tmp_path / "nowhere", tmp_path / "run")
     with pytest.raises(PcsegFileNotFoundError, match="nowhere"):
         Trainer(config)
+
+
+def test_a_stage_starts_from_the_previous_stages_weights(toy_root, tmp_path):
+    first = Trainer(toy_config(toy_root, tmp_path / "stage1", epochs=1), log=lambda *a: None)
+    first.fit()
+    stage1 = tmp_path / "stage1" / "last.pt"
+    trained = load_checkpoint(stage1)["model"]
+    second = Trainer(toy_config(toy_root, tmp_path / "stage2", epochs=1, init_from=str(stage1), seed=9),
+                     log=lambda *a: None)
+    start = second.model.state_dict()
+    assert all(torch.equal(start[k], trained[k]) for k in trained)
+    fresh = Trainer(toy_config(toy_root, tmp_path / "fresh", epochs=1, seed=9), log=lambda *a: None)
+    assert not all(torch.equal(fresh.model.state_dict()[k], trained[k]) for k in trained)
+    # weights of another model are refused before any work, naming the key
+    other = toy_config(toy_root, tmp_path / "stage3", epochs=1, init_from=str(stage1))
+    other["model"]["hidden"] = 16
+    with pytest.raises(ConfigError, match="train.init_from"):
+        Trainer(other, log=lambda *a: None)

@@ -81,6 +81,7 @@ DEFAULTS = {
         "tensorboard": True,
         "sync_bn": False,  # convert BatchNorm to SyncBatchNorm under DDP
         "threads": None,  # torch.set_num_threads, or null to keep torch's default
+        "init_from": None,  # checkpoint whose model weights start this run (an earlier stage)
     },
 }
 

@@ -89,6 +89,8 @@ class Trainer:
         if getattr(self.model, "num_classes", self.label_map.num_classes) != self.label_map.num_classes:
             raise ConfigError(f"model has {self.model.num_classes} classes but label map "
                               f"{self.label_map.name} has {self.label_map.num_classes}")
+        if tcfg["init_from"] and model is None:
+            self._init_weights(tcfg["init_from"])
         self.model.to(self.device)
         wrapped = RaggedForward(self.model)
         if self.world > 1:
@@ -119,6 +121,15 @@ class Trainer:
         self._tb = None
 
     # ------------------------------------------------------------------ set-up helpers
+    def _init_weights(self, path) -> None:
+        """Start from the model weights of an earlier stage's checkpoint (``train.init_from``)."""
+        payload = load_checkpoint(path, map_location="cpu")
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as exc:
+            raise ConfigError(f"train.init_from {path}: its weights do not fit this config's model "
+                              f"({str(exc).splitlines()[0]})") from None
+
     def _rank_batches(self, dataset) -> int:
         per_rank = math.ceil(len(dataset) / self.world)
         return per_rank // self.tcfg["batch_size"]
