@@ -202,3 +202,34 @@ def test_cli_segment_las_and_errors(tmp_path, capsys):
     assert main(["segment", "--checkpoint", str(ckpt), str(tmp_path / "broken.las"), "--out", str(tmp_path / "o3"),
                  "--format", "las"]) == 2
     assert "broken.las" in capsys.readouterr().err
+
+
+def test_info_answers_large_tiles_from_the_header(tmp_path, capsys, monkeypatch):
+    import json
+
+    import pcseg.cli.info as info
+
+    src = make_tile(tmp_path / "tile.laz", "1.4", 6, n=4000)
+    monkeypatch.setattr(info, "LAS_HEADER_ONLY", 1000)
+
+    def no_points(*args, **kwargs):
+        raise AssertionError("info read the points of a large tile")
+
+    monkeypatch.setattr(laspy.LasReader, "read_points", no_points)
+    monkeypatch.setattr(laspy.LasReader, "read", no_points)
+    assert main(["info", str(src), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    header = laspy.open(str(src)).header
+    assert summary["points"] == 4000 and "labels" not in summary
+    np.testing.assert_allclose(summary["bounds_min"], header.mins)
+    assert summary["las"]["point_format"] == 6 and summary["las"]["extra_dimensions"] == ["range", "echo_width"]
+    assert summary["las"]["crs"].rstrip("\x00") == WKT and summary["las"]["compressed"]
+    monkeypatch.undo()
+    # small tiles (or --full): every point is read; classes named with the ASPRS map by default
+    assert main(["info", str(src), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    counts = {r["id"]: (r["count"], r["name"]) for r in summary["labels"]}
+    classes = np.asarray(laspy.read(str(src)).classification)
+    assert counts[6] == (int((classes == 6).sum()), "building")
+    assert main(["info", str(src)]) == 0
+    assert "point format 6, compressed (LAZ), extra bytes range, echo_width" in capsys.readouterr().out
