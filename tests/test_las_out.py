@@ -233,3 +233,24 @@ def test_info_answers_large_tiles_from_the_header(tmp_path, capsys, monkeypatch)
     assert counts[6] == (int((classes == 6).sum()), "building")
     assert main(["info", str(src)]) == 0
     assert "point format 6, compressed (LAZ), extra bytes range, echo_width" in capsys.readouterr().out
+
+
+def test_feet_tiles_reach_the_model_in_metres(tmp_path):
+    # a State Plane tile in US survey feet: the model must see metres (features, voxel sizes)
+    from pcseg.io import PointCloud
+    from pcseg.io.las import las_metres_per_unit
+
+    feet_wkt = WKT.replace('UNIT["metre",1]', 'UNIT["US survey foot",0.3048006096012192]')
+    src = make_tile(tmp_path / "ft.las", "1.4", 6, n=2500)
+    las = laspy.read(str(src))
+    las.header.vlrs[0].string = feet_wkt
+    las.write(str(tmp_path / "feet.las"))
+    header = laspy.open(str(tmp_path / "feet.las")).header
+    assert las_metres_per_unit(header) == pytest.approx(0.3048006096012192)
+    seg = tiny_segmenter()
+    segment_las(seg, tmp_path / "feet.las", tmp_path / "out.las", progress=False)
+    cloud = read_points(tmp_path / "feet.las")
+    metres = PointCloud(xyz=cloud.xyz.astype(np.float64) * 0.3048006096012192, intensity=cloud.intensity)
+    got = np.asarray(laspy.read(str(tmp_path / "out.las")).classification)
+    np.testing.assert_array_equal(got, seg.label_map.to_raw(seg(metres)))
+    assert not np.array_equal(got, seg.label_map.to_raw(seg(cloud)))  # feet read as metres differ

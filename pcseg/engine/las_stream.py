@@ -56,7 +56,8 @@ def plan_tiles(header, max_points: int, margin: float, tile_size: float | None =
 
 
 def segment_las(seg, src, dst, *, chunk_points: int = 1_000_000, margin: float | None = None,
-                tile_size: float | None = None, probability: bool = False, progress: bool = True) -> dict:
+                tile_size: float | None = None, probability: bool = False, progress: bool = True,
+                metres_per_unit: float | None = None) -> dict:
     """Write ``dst`` (.las or .laz): a copy of ``src`` with ``classification`` from ``seg``.
 
     Every other dimension, the header (version, point format, scales, offsets, dates, ids), VLRs
@@ -69,13 +70,15 @@ def segment_las(seg, src, dst, *, chunk_points: int = 1_000_000, margin: float |
         chunk_points: points per read/write chunk (memory, not results, depends on it).
         margin: context in metres around each tile (default ``seg.chunk_margin``).
         tile_size: side of the square tiles in metres (default from ``seg.max_points``).
+        metres_per_unit: metres per coordinate unit (default from the CRS: feet are converted,
+            so a model trained in metres sees metres; 1.0 without a CRS).
     Returns:
         dict with ``points``, ``tiles``, ``seconds``, ``points_per_second`` and ``class_counts``
         (ASPRS code -> number of points).
     """
     import laspy
 
-    from pcseg.io.las import open_las
+    from pcseg.io.las import las_metres_per_unit, open_las
 
     src, dst = Path(src), Path(dst)
     if dst.suffix.lower() not in (".las", ".laz"):
@@ -95,7 +98,8 @@ def segment_las(seg, src, dst, *, chunk_points: int = 1_000_000, margin: float |
         if raw_ids.max() > 255 or (header.point_format.id < 6 and raw_ids.max() > 31):
             raise PcsegValueError(f"{src}: the label map {seg.label_map.name!r} has raw ids up to {raw_ids.max()}, "
                                   f"more than LAS point format {header.point_format.id} classification holds")
-        grid = plan_tiles(header, seg.max_points, margin, tile_size)
+        metres = las_metres_per_unit(header) if metres_per_unit is None else float(metres_per_unit)
+        grid = plan_tiles(header, seg.max_points, margin / metres, None if tile_size is None else tile_size / metres)
         bar = _bar(progress, 3 * total, src.name)
         with tempfile.TemporaryDirectory(prefix=".pcseg-tiles-", dir=dst.parent if dst.parent.exists() else None) as tmp:
             spill = _TileSpill(Path(tmp), _stored_fields(seg.features, header.point_format))
@@ -110,7 +114,7 @@ def segment_las(seg, src, dst, *, chunk_points: int = 1_000_000, margin: float |
                 core = record["core"]
                 if not core.any():
                     continue
-                cloud = _tile_cloud(record, header, seg.features, src)
+                cloud = _tile_cloud(record, header, src, metres)
                 part = seg.predict_proba(cloud)[core]
                 best = part.argmax(axis=1)
                 index = record["index"][core]
@@ -241,12 +245,14 @@ class _TileSpill:
         return records[np.argsort(records["index"], kind="stable")]
 
 
-def _tile_cloud(record, header, features, src):
-    """A PointCloud of a tile's records, local to the floor of the tile's own minimum."""
+def _tile_cloud(record, header, src, metres=1.0):
+    """A PointCloud of a tile's records, local to the floor of the tile's own minimum, in metres."""
     from pcseg.io import PointCloud
     from pcseg.io.las import local_xyz
 
     xyz, offset = local_xyz(record["ints"].astype(np.int64), header)
+    if metres != 1.0:  # a CRS in feet: the model sees metres
+        xyz, offset = (xyz.astype(np.float64) * metres).astype(np.float32), offset * metres
     kwargs = {"xyz": xyz, "offset": offset, "source": str(src)}
     if "intensity" in record.dtype.names:
         kwargs["intensity"] = record["intensity"].astype(np.float32)

@@ -141,3 +141,28 @@ def las_header_summary(path) -> dict:
             "generating_software": str(header.generating_software).strip("\x00 "),
             "creation_date": str(header.creation_date) if header.creation_date else None,
         }
+
+
+_FEET = {9002: 0.3048, 9003: 1200.0 / 3937.0}
+
+
+def las_metres_per_unit(header) -> float:
+    """Metres per coordinate unit of a LAS header's CRS: 1.0 for metres or no CRS, 0.3048 for
+    international feet, 0.3048006 for US survey feet (WKT ``UNIT`` of the projected CRS, else
+    the GeoTIFF ``ProjLinearUnitsGeoKey``). Elevations are assumed in the same unit.
+    """
+    import re
+
+    for vlr in list(header.vlrs) + list(getattr(header, "evlrs", None) or []):
+        if type(vlr).__name__ == "WktCoordinateSystemVlr":
+            text = str(vlr.string)
+            start = text.find("PROJCS[")
+            units = re.findall(r'UNIT\[\s*"([^"]*)"\s*,\s*([0-9.eE+-]+)', text[start:] if start >= 0 else "")
+            linear = [float(f) for name, f in units if "degree" not in name.lower() and "radian" not in name.lower()]
+            if linear and 0 < linear[0] < 1e4:  # the projected CRS's unit comes before a VERT_CS's
+                return linear[0]
+        if type(vlr).__name__ == "GeoKeyDirectoryVlr":
+            for key in getattr(vlr, "geo_keys", []):
+                if key.id == 3076 and key.value_offset in _FEET:
+                    return _FEET[key.value_offset]
+    return 1.0
