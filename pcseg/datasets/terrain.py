@@ -15,6 +15,8 @@ import numpy as np
 # at least half of it as context so the estimate at a tile's edge matches the in-memory one
 GROUND_WINDOW = 25.0
 LOCAL_WINDOW = 3.0
+# a second, wide estimate for halls and roofs larger than GROUND_WINDOW (biased more on slopes)
+WIDE_WINDOW = 61.0
 
 
 def _cell_grid(xyz: np.ndarray, cell: float):
@@ -38,8 +40,9 @@ def _fill_empty(grid: np.ndarray) -> np.ndarray:
 
 
 def terrain_heights(xyz: np.ndarray, cell: float = 1.0, window: float = GROUND_WINDOW,
-                    local_window: float = LOCAL_WINDOW) -> tuple[np.ndarray, np.ndarray]:
-    """(height above ground, height above the local minimum), float32 (N,) each, in xyz's units.
+                    local_window: float = LOCAL_WINDOW, wide_window: float | None = None):
+    """(height above ground, height above the local minimum), float32 (N,) each, in xyz's units;
+    with ``wide_window`` a third: the height above the ground opened with that wider window.
 
     ``xyz`` float (N, 3) with z up. ``window``: side of the opening that estimates the ground
     (objects narrower than it count as above ground); ``local_window``: side of the square whose
@@ -59,4 +62,9 @@ def terrain_heights(xyz: np.ndarray, cell: float = 1.0, window: float = GROUND_W
     ground = ndimage.maximum_filter(ndimage.minimum_filter(grid, size=size, mode="nearest"), size=size, mode="nearest")
     local = ndimage.minimum_filter(grid, size=max(int(round(local_window / cell)) | 1, 1), mode="nearest")
     z = xyz[:, 2]
-    return (z - ground.reshape(-1)[flat]).astype(np.float32), (z - local.reshape(-1)[flat]).astype(np.float32)
+    out = [(z - ground.reshape(-1)[flat]).astype(np.float32), (z - local.reshape(-1)[flat]).astype(np.float32)]
+    if wide_window is not None:
+        size = max(int(round(wide_window / cell)) | 1, 1)
+        wide = ndimage.maximum_filter(ndimage.minimum_filter(grid, size=size, mode="nearest"), size=size, mode="nearest")
+        out.append((z - wide.reshape(-1)[flat]).astype(np.float32))
+    return tuple(out)

@@ -50,7 +50,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
 
     Args:
         seed: any int; the same seed and options give the identical tile.
-        size: tile side in metres (default drawn in 60..110 m).
+        size: tile side in metres (default drawn in 60..130 m).
         density: pulses per m^2 (default drawn log-uniformly in 2..30); canopy adds returns.
         origin: float64 (3,) world position of the tile's corner (default a random UTM-like
             easting/northing and elevation, so readers see georeferenced coordinates).
@@ -59,7 +59,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
         float32 (N,) 16-bit-like units, labels int64 (N,) ASPRS codes.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA1B0]))
-    size = float(rng.uniform(60, 110) if size is None else size)
+    size = float(rng.uniform(60, 130) if size is None else size)
     density = float(np.exp(rng.uniform(np.log(2), np.log(30))) if density is None else density)
     height = _terrain(rng, size)
     cell = 0.25
@@ -90,12 +90,13 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
     occupied = label == WATER
     for _ in range(int(rng.integers(0, 12) * size * size / 8000)):
         cx, cy = rng.uniform(5, size - 5, 2)
-        half_w, half_l = rng.uniform(3, 10), rng.uniform(4, 20)
+        hall = rng.random() < 0.15  # halls and warehouses wider than the 25 m ground window
+        half_w, half_l = (rng.uniform(12, 30), rng.uniform(20, 45)) if hall else (rng.uniform(3, 10), rng.uniform(4, 20))
         angle = rng.uniform(0, np.pi)
         u = (gx - cx) * np.cos(angle) + (gy - cy) * np.sin(angle)
         v = -(gx - cx) * np.sin(angle) + (gy - cy) * np.cos(angle)
         inside = (np.abs(u) < half_w) & (np.abs(v) < half_l)
-        if not inside.any() or (inside & occupied).mean() > 0.05 * inside.mean():
+        if not inside.any() or (inside & occupied).sum() > 0.05 * inside.sum():
             continue
         base = ground[inside].min()
         kind = rng.choice(["flat", "gable", "hip", "shed"], p=[0.35, 0.3, 0.2, 0.15])
