@@ -28,7 +28,7 @@ if not DATA.is_dir():
     DATA = Path("/work/shared/data")
 
 GROUPS = {"ground": (2, 11), "vegetation": (3, 4, 5), "building": (6,)}
-RESOLUTIONS = (0.25, 0.5, 1.0, 2.0, 3.0)
+RESOLUTIONS = (0.5, 1.0, 2.0)
 
 
 def group_ids(codes: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
 
     Args:
         seed: any int; the same seed and options give the identical tile.
-        size: tile side in metres (default drawn in 60..130 m).
+        size: tile side in metres (default drawn in 60..110 m).
         density: pulses per m^2 (default drawn log-uniformly in 2..30); canopy adds returns.
         origin: float64 (3,) world position of the tile's corner (default a random UTM-like
             easting/northing and elevation, so readers see georeferenced coordinates).
@@ -59,7 +59,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
         float32 (N,) 16-bit-like units, labels int64 (N,) ASPRS codes.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA1B0]))
-    size = float(rng.uniform(60, 130) if size is None else size)
+    size = float(rng.uniform(60, 110) if size is None else size)
     density = float(np.exp(rng.uniform(np.log(2), np.log(30))) if density is None else density)
     height = _terrain(rng, size)
     cell = 0.25
@@ -90,8 +90,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
     occupied = label == WATER
     for _ in range(int(rng.integers(0, 12) * size * size / 8000)):
         cx, cy = rng.uniform(5, size - 5, 2)
-        hall = rng.random() < 0.15  # halls and warehouses wider than the 25 m ground window
-        half_w, half_l = (rng.uniform(12, 30), rng.uniform(20, 45)) if hall else (rng.uniform(3, 10), rng.uniform(4, 20))
+        half_w, half_l = rng.uniform(3, 10), rng.uniform(4, 20)
         angle = rng.uniform(0, np.pi)
         u = (gx - cx) * np.cos(angle) + (gy - cy) * np.sin(angle)
         v = -(gx - cx) * np.sin(angle) + (gy - cy) * np.cos(angle)
@@ -262,3 +261,36 @@ def _cars(rng, size, height, density, label, cell):
         return None
     x = np.concatenate(xs)
     return x, np.concatenate(ys), np.concatenate(zs), np.full(len(x), OTHER), np.full(len(x), 0.5)
+
+
+def write_airborne_tiles(out, names, seed: int = 0, suffix: str = ".laz") -> list:
+    """Write one synthetic tile per name as ``out/<name><suffix>`` (LAS 1.4, point format 6, ASPRS
+    ``classification``, intensity, a millimetre scale); tile ``k`` uses seed ``seed + k``.
+    Returns the written paths (each written atomically)."""
+    from pathlib import Path
+
+    import laspy
+
+    from pcseg.atomic import atomic_path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, name in enumerate(names):
+        cloud = airborne_tile(seed + k)
+        world = cloud.world_xyz()
+        header = laspy.LasHeader(version="1.4", point_format=6)
+        header.offsets = np.floor(world.min(axis=0))
+        header.scales = np.array([0.001, 0.001, 0.001])
+        header.generating_software = "pcseg.synth.airborne"
+        las = laspy.LasData(header)
+        las.x, las.y, las.z = world[:, 0], world[:, 1], world[:, 2]
+        las.intensity = cloud.intensity.astype(np.uint16)
+        las.classification = cloud.labels.astype(np.uint8)
+        las.return_number = np.ones(len(cloud), np.uint8)
+        las.number_of_returns = np.ones(len(cloud), np.uint8)
+        path = out / f"{name}{suffix}"
+        with atomic_path(path) as tmp:
+            las.write(str(tmp))
+        paths.append(path)
+    return paths
