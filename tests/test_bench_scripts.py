@@ -28,3 +28,14 @@ def test_bench_ops_gpu_smoke_run_on_cpu(capsys, tmp_path):
             "FPS 3000->750": 2}
     for op, count in rows.items():
         assert sum(line.startswith(op) for line in out.splitlines()) == count, op
+
+
+def test_bench_las_stream_smoke_run(capsys, tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_las_stream
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert bench_las_stream.main(["--points", "20000", "--chunk-points", "7000", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "20,000 points" in out and "points/s" in out and "peak RSS, segmenting" in out

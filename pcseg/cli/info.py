@@ -11,6 +11,10 @@ import numpy as np
 from pcseg.errors import PcsegValueError
 
 _DEPTH_SUFFIXES = (".png", ".pgm")
+# LAS/LAZ files with more points are summarised from their header alone unless --full
+LAS_HEADER_ONLY = 2_000_000
+_LAS_KEYS = ("version", "point_format", "compressed", "extra_dimensions", "scales", "offsets", "points_by_return",
+             "crs", "vlrs", "evlrs", "system_identifier", "generating_software", "creation_date")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intrinsics", help="depth images: Open3D camera JSON, or fx,fy,cx,cy")
     parser.add_argument("--depth-scale", type=float, default=1000.0, help="depth images: raw units per metre (default 1000)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--full", action="store_true",
+                        help=f"LAS/LAZ over {LAS_HEADER_ONLY:,} points: read every point (bounds, class histogram) "
+                        "instead of answering from the header")
 
 
 def run(args) -> int:
@@ -46,8 +53,25 @@ def run(args) -> int:
     if labels_only is not None:
         _print(args, _labels_summary(path, labels_only, label_map, args.train_ids))
         return 0
+    las = None
+    if suffix in (".las", ".laz"):
+        from pcseg.io.las import las_header_summary
+
+        las = las_header_summary(path)
+        if label_map is None and not args.labels:
+            label_map = LabelMap.builtin("asprs")  # LAS classification holds ASPRS codes
+        if las["points"] > LAS_HEADER_ONLY and not args.full and not args.labels:
+            summary = {"file": str(path), "points": las["points"], "fields": ["xyz", *las["dimensions"][3:]],
+                       "bounds_min": las["bounds_min"], "bounds_max": las["bounds_max"],
+                       "las": {k: las[k] for k in _LAS_KEYS},
+                       "notes": [f"{las['points']:,} points: summary from the LAS header (bounds as the header "
+                                 "states them, no class histogram); --full reads every point"]}
+            _print(args, summary)
+            return 0
     cloud, notes = _read_cloud(path, args)
     summary = summarize(cloud, label_map, labels_are_train_ids=args.train_ids)
+    if las is not None:
+        summary["las"] = {k: las[k] for k in _LAS_KEYS}
     if notes:
         summary["notes"] = notes
     _print(args, summary)
@@ -235,6 +259,17 @@ def format_summary(summary: dict) -> str:
             "bounds:  min [" + ", ".join(f"{v:.3f}" for v in summary["bounds_min"]) + "]",
             "         max [" + ", ".join(f"{v:.3f}" for v in summary["bounds_max"]) + "]",
         ]
+    if "las" in summary:
+        las = summary["las"]
+        lines.append(f"las:     LAS {las['version']}, point format {las['point_format']}"
+                     + (", compressed (LAZ)" if las["compressed"] else "")
+                     + (f", extra bytes {', '.join(las['extra_dimensions'])}" if las["extra_dimensions"] else ""))
+        lines.append("         scales [" + ", ".join(f"{v:g}" for v in las["scales"]) + "], offsets ["
+                     + ", ".join(f"{v:.10g}" for v in las["offsets"]) + "]")
+        if las["points_by_return"]:
+            lines.append("returns: " + ", ".join(f"{i + 1}: {n:,}" for i, n in enumerate(las["points_by_return"])))
+        crs = las["crs"] or "(none in the header)"
+        lines.append(f"crs:     {crs[:100]}{'...' if len(crs) > 100 else ''}")
     for note in summary.get("notes", []):
         lines.append(f"note:    {note}")
     if any(summary.get("offset", [])):

@@ -1,14 +1,19 @@
-"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply]``.
+"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply|las|laz]``.
 
 Formats: ``label`` = SemanticKITTI uint32 ``.label`` with raw ids (what the official tools
 read); ``npy`` = int64 (N,) train ids; ``ply`` = the scan's points coloured by class, with a
-``label`` field holding raw ids (written by :func:`pcseg.io.write_points`). Inputs are point files or directories (searched for point files, not recursively).
+``label`` field holding raw ids (written by :func:`pcseg.io.write_points`); ``las``/``laz`` (LAS/LAZ
+inputs only) = a copy of each input tile with ``classification`` set to the predicted raw ids
+(ASPRS codes) and everything else kept, streamed in chunks so tiles of any size fit in memory
+(:func:`pcseg.engine.las_stream.segment_las`); ``--probability`` adds an extra-bytes dimension. Inputs are point files or directories (searched for point files, not recursively).
 Each output is written atomically: a failure on one scan leaves earlier outputs intact.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 POINT_SUFFIXES = (".bin", ".npy", ".npz", ".ply", ".pcd", ".las", ".laz", ".h5", ".hdf5", ".txt", ".xyz", ".pts")
 
@@ -17,10 +22,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="point files or directories")
     parser.add_argument("--checkpoint", required=True, help="checkpoint written by pcseg train (.pt)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--format", default="label", choices=["label", "npy", "ply"])
+    parser.add_argument("--format", default="label", choices=["label", "npy", "ply", "las", "laz"],
+                        help="las/laz: a classified copy of each LAS/LAZ input")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tta", type=int, default=0, help="test-time augmentation: number of rotations (0 = off)")
     parser.add_argument("--max-points", type=int, default=400_000, help="chunk clouds larger than this")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="context in metres around each chunk or tile (default: 2, or the checkpoint's)")
+    parser.add_argument("--probability", action="store_true",
+                        help="las/laz: add an extra-bytes dimension 'probability' (float32) of the predicted class")
+    parser.add_argument("--chunk-points", type=int, default=1_000_000,
+                        help="las/laz: points read and written per chunk (memory bound)")
 
 
 def input_files(inputs) -> list[Path]:
@@ -42,16 +54,27 @@ def input_files(inputs) -> list[Path]:
 
 
 def run(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from pcseg.engine.segmenter import Segmenter
     from pcseg.io import read_points, write_labels, write_points
 
+    from pcseg.errors import PcsegValueError
+
     files = input_files(args.inputs)
-    seg = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tta=args.tta, max_points=args.max_points)
+    if args.format in ("las", "laz"):
+        wrong = [str(p) for p in files if p.suffix.lower() not in (".las", ".laz")]
+        if wrong:
+            raise PcsegValueError(f"--format {args.format} writes classified copies of LAS/LAZ inputs; "
+                                  f"not LAS/LAZ: {', '.join(wrong[:5])}")
+    options = {"device": args.device, "tta": args.tta, "max_points": args.max_points}
+    if args.margin is not None:
+        options["chunk_margin"] = args.margin
+    seg = Segmenter.from_checkpoint(args.checkpoint, **options)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.format in ("las", "laz"):
+        return _run_las(seg, files, out_dir, args)
     for path in tqdm(files, desc="segment", unit="scan", dynamic_ncols=True):
         cloud = read_points(path)
         labels = seg(cloud)
@@ -67,3 +90,19 @@ def run(args) -> int:
     print(f"wrote {len(files)} {args.format} file(s) to {out_dir}")
     return 0
 
+
+
+def _run_las(seg, files, out_dir, args) -> int:
+    from pcseg.engine.las_stream import segment_las
+
+    for path in files:
+        out = out_dir / f"{path.stem}.{args.format}"
+        stats = segment_las(seg, path, out, chunk_points=args.chunk_points, probability=args.probability)
+        names = {int(seg.label_map.to_raw(np.array([c]))[0]): seg.class_names[c] for c in range(seg.num_classes)}
+        total = stats["points"]
+        top = sorted(stats["class_counts"].items(), key=lambda kv: -kv[1])[:3]
+        shares = ", ".join(f"{names.get(code, code)} {n / total * 100:.0f}%" for code, n in top)
+        print(f"{path.name} -> {out}: {total} points in {stats['tiles']} tile(s), "
+              f"{stats['points_per_second']:,.0f} points/s ({shares})")
+    print(f"wrote {len(files)} {args.format} file(s) to {out_dir}")
+    return 0

@@ -29,7 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--labels", help="ground-truth label file (a folder when PATH is a folder)")
     parser.add_argument("--pred", help="predicted label file (a folder when PATH is a folder)")
     parser.add_argument("--label-map", default=None,
-                        help="built-in label map name or YAML (default: semantickitti when labels are shown)")
+                        help="built-in label map name or YAML (default: asprs for LAS/LAZ files, "
+                        "semantickitti when labels are shown)")
     parser.add_argument("--label-ids", choices=("raw", "train"), default="raw",
                         help="--labels hold raw ids as stored (default) or train ids")
     parser.add_argument("--pred-ids", choices=("raw", "train"), default="raw",
@@ -57,8 +58,13 @@ def run(args) -> int:
     background = _color(args.background)
     scans = find_scans(args.path, args.labels, args.pred, args.label_ids, args.pred_ids)
     has_ids = any(s.labels is not None or s.pred is not None for s in scans)
-    label_map = LabelMap.load(args.label_map) if args.label_map else (
-        LabelMap.builtin("semantickitti") if has_ids else None)
+    las = any(Path(s.points).suffix.lower() in (".las", ".laz") for s in scans)
+    if args.label_map:
+        label_map = LabelMap.load(args.label_map)
+    elif las:  # LAS classification holds ASPRS codes
+        label_map = LabelMap.builtin("asprs")
+    else:
+        label_map = LabelMap.builtin("semantickitti") if has_ids else None
     if not 0 <= args.scan < len(scans):
         raise PcsegValueError(f"--scan {args.scan} is outside 0..{len(scans) - 1} ({len(scans)} scans in {args.path})")
     if args.png is None:

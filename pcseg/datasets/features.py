@@ -11,7 +11,19 @@ import numpy as np
 from pcseg.errors import PcsegValueError
 
 # feature name -> number of channels
-FEATURE_WIDTHS = {"xyz": 3, "intensity": 1, "rgb": 3, "normals": 3, "range": 1, "ones": 1}
+FEATURE_WIDTHS = {"xyz": 3, "intensity": 1, "rgb": 3, "normals": 3, "range": 1, "ones": 1,
+                  "height_above_ground": 1, "relative_height": 1, "height_above_wide_ground": 1}
+# terrain features (airborne tiles): metres divided by these, so typical values are about 0..3
+TERRAIN_SCALES = {"height_above_ground": 10.0, "relative_height": 5.0, "height_above_wide_ground": 10.0}
+
+
+def context_margin(names, default: float = 2.0) -> float:
+    """Metres of context a chunk of a cloud needs so its features equal the whole cloud's nearby."""
+    from pcseg.datasets.terrain import GROUND_WINDOW, WIDE_WINDOW
+
+    if "height_above_wide_ground" in names:
+        return max(default, WIDE_WINDOW * 0.6)
+    return max(default, GROUND_WINDOW * 0.6) if set(names) & set(TERRAIN_SCALES) else default
 
 
 def feature_width(names) -> int:
@@ -22,13 +34,26 @@ def feature_width(names) -> int:
 def build_features(xyz: np.ndarray, cloud, names, index: np.ndarray | None = None) -> np.ndarray:
     """float32 (n, C) features for the (possibly augmented) points ``xyz`` (n, 3).
 
+    ``height_above_ground`` / ``relative_height`` (airborne tiles) are computed from ``xyz``
+    (:func:`pcseg.datasets.terrain.terrain_heights`, scaled by ``TERRAIN_SCALES``): they do not
+    depend on the tile's absolute position or elevation.
+
     ``cloud`` supplies the per-point fields (intensity, rgb, normals) and ``index`` (n,) picks the
     rows of ``cloud`` that ``xyz`` came from (None: all, in order). A field the cloud lacks is a
     :class:`PcsegValueError` naming the feature and the cloud's source.
     """
     columns = []
+    terrain = None
     for name in names:
-        if name == "xyz":
+        if name in TERRAIN_SCALES:
+            if terrain is None:
+                from pcseg.datasets.terrain import WIDE_WINDOW, terrain_heights
+
+                wide = WIDE_WINDOW if "height_above_wide_ground" in names else None
+                terrain = dict(zip(("height_above_ground", "relative_height", "height_above_wide_ground"),
+                                   terrain_heights(xyz, wide_window=wide)))
+            columns.append((terrain[name] / TERRAIN_SCALES[name]).reshape(-1, 1))
+        elif name == "xyz":
             columns.append(xyz)
         elif name == "range":
             columns.append(np.linalg.norm(xyz, axis=1, keepdims=True))

@@ -20,7 +20,8 @@ class SyntheticDataset(ScanDataset):
     Args:
         count: number of scans in the split.
         base_seed: seed of scan 0 (scan i uses ``base_seed + i``).
-        sensor: simulated sensor name passed to ``lidar_scan`` (e.g. ``"hdl64"``).
+        sensor: simulated sensor name passed to ``lidar_scan`` (e.g. ``"hdl64"``), or
+            ``"airborne"`` for :func:`pcseg.synth.airborne.airborne_tile` tiles (ASPRS codes).
         **kwargs: :class:`~pcseg.datasets.base.ScanDataset` options.
     """
 
@@ -36,9 +37,14 @@ class SyntheticDataset(ScanDataset):
         return f"synthetic scan seed={self.items[index]} sensor={self.sensor}"
 
     def load_cloud(self, index: int):
-        from pcseg.synth import lidar_scan
+        if self.sensor == "airborne":  # an airborne tile (ASPRS codes) instead of a vehicle scan
+            from pcseg.synth.airborne import airborne_tile
 
-        cloud = lidar_scan(seed=self.items[index], sensor=self.sensor)
+            cloud = airborne_tile(seed=self.items[index])
+        else:
+            from pcseg.synth import lidar_scan
+
+            cloud = lidar_scan(seed=self.items[index], sensor=self.sensor)
         if cloud.labels is not None:
             cloud.labels = self.to_train(cloud.labels, self.describe(index))
         return cloud

@@ -60,6 +60,10 @@ class Segmenter:
         trained = payload["config"]["dataset"]
         options.setdefault("num_points", trained.get("num_points"))
         options.setdefault("block_size", trained.get("block_size"))
+        if options.get("chunk_margin") is None:
+            from pcseg.datasets.features import context_margin
+
+            options["chunk_margin"] = context_margin(trained["features"])
         seg = cls(model, label_map, trained["features"], device=device, **options)
         seg.config = payload["config"]
         seg.checkpoint_metrics = payload.get("metrics") or {}

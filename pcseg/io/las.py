@@ -38,22 +38,131 @@ def read_las(path, las_fields=None) -> PointCloud:
                 f"{where}: LAS point format {las.point_format.id} has no field {name!r}; "
                 f"it has {sorted(dims)}"
             )
-    header = las.header
+    if len(las.points) == 0:
+        raise PointCloudFormatError(f"{where}: the cloud is empty (0 points)")
+    return cloud_from_records(las.points, las.header, where)
+
+
+def integer_xyz(points) -> np.ndarray:
+    """int64 (N, 3) stored integer coordinates ``X, Y, Z`` of a laspy point record."""
+    return np.stack([np.asarray(points.X), np.asarray(points.Y), np.asarray(points.Z)], axis=1).astype(np.int64)
+
+
+def local_xyz(ints: np.ndarray, header) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 (N, 3) xyz, float64 (3,) offset) of stored integers ``ints`` (N, 3) in metres.
+
+    The offset is the whole-metre floor of the points' own minimum, so xyz are small numbers and
+    ``xyz + offset`` gives world coordinates to well under a millimetre. The same integers give the
+    same result whichever file chunk they were read from.
+    """
     scales = np.asarray(header.scales, dtype=np.float64)
     offsets = np.asarray(header.offsets, dtype=np.float64)
-    ints = np.stack([np.asarray(las.X), np.asarray(las.Y), np.asarray(las.Z)], axis=1).astype(np.int64)
-    if len(ints) == 0:
-        raise PointCloudFormatError(f"{where}: the cloud is empty (0 points)")
+    low = ints.min(axis=0)
     # local = (X - Xmin) * scale + (offset + Xmin * scale - floor): small numbers, exact offset
-    world_min = ints.min(axis=0) * scales + offsets
+    world_min = low * scales + offsets
     offset = np.floor(world_min)
-    xyz = ((ints - ints.min(axis=0)) * scales + (world_min - offset)).astype(np.float32)
-    kwargs: dict = {"xyz": xyz, "offset": offset, "source": where}
+    return ((ints - low) * scales + (world_min - offset)).astype(np.float32), offset
+
+
+def cloud_from_records(points, header, source: str = "", ints: np.ndarray | None = None) -> PointCloud:
+    """A :class:`PointCloud` of a laspy point record (a whole file or one chunk of it).
+
+    ``ints`` (N, 3) int64 may give the stored coordinates when the caller already holds them.
+    Fields: ``intensity`` (raw 16-bit), ``rgb`` in [0, 1] (16-bit or 8-bit colour scaled), ``labels``
+    the ASPRS ``classification`` codes.
+    """
+    ints = integer_xyz(points) if ints is None else ints
+    xyz, offset = local_xyz(ints, header)
+    dims = set(points.point_format.dimension_names)
+    kwargs: dict = {"xyz": xyz, "offset": offset, "source": source}
     if "intensity" in dims:
-        kwargs["intensity"] = np.asarray(las.intensity, dtype=np.float32)
+        kwargs["intensity"] = np.asarray(points.intensity, dtype=np.float32)
     if {"red", "green", "blue"} <= dims:
-        rgb = np.stack([np.asarray(las.red), np.asarray(las.green), np.asarray(las.blue)], axis=1)
-        kwargs["rgb"] = (rgb.astype(np.float64) / 65535.0).astype(np.float32) if rgb.max() > 255 else scale_colors(rgb, where)
+        rgb = np.stack([np.asarray(points.red), np.asarray(points.green), np.asarray(points.blue)], axis=1)
+        kwargs["rgb"] = (rgb.astype(np.float64) / 65535.0).astype(np.float32) if rgb.max() > 255 else scale_colors(rgb, source)
     if "classification" in dims:
-        kwargs["labels"] = np.asarray(las.classification, dtype=np.int64)
+        kwargs["labels"] = np.asarray(points.classification, dtype=np.int64)
     return PointCloud(**kwargs)
+
+
+def open_las(path):
+    """``laspy.open(path)`` for reading, with pcseg errors for a missing or unreadable file."""
+    from pathlib import Path
+
+    from pcseg.errors import PcsegFileNotFoundError
+
+    try:
+        import laspy
+    except ImportError:
+        raise PcsegValueError(f"{path}: reading LAS files needs laspy (pip install laspy)") from None
+    if not Path(path).is_file():
+        raise PcsegFileNotFoundError(f"LAS file not found: {path}")
+    try:
+        return laspy.open(str(path))
+    except Exception as exc:
+        raise PointCloudFormatError(f"{path}: not a readable LAS/LAZ file ({exc})") from None
+
+
+def las_header_summary(path) -> dict:
+    """What the header of a LAS/LAZ file says, read without touching the points (fast on any size).
+
+    Returns a dict: ``file``, ``points``, ``version``, ``point_format``, ``compressed``,
+    ``dimensions`` (names), ``extra_dimensions``, ``bounds_min``/``bounds_max`` (float64 world
+    metres), ``scales``, ``offsets``, ``points_by_return``, ``crs`` (WKT text or None),
+    ``vlrs``/``evlrs`` (descriptions), ``system_identifier``, ``generating_software``, ``creation_date``.
+    """
+    with open_las(path) as reader:
+        header = reader.header
+        fmt = header.point_format
+        crs_wkt = None
+        for vlr in list(header.vlrs) + list(getattr(header, "evlrs", None) or []):
+            if type(vlr).__name__ == "WktCoordinateSystemVlr":
+                crs_wkt = vlr.string
+        by_return = [int(v) for v in header.number_of_points_by_return]
+        while by_return and by_return[-1] == 0:
+            by_return.pop()
+        return {
+            "file": str(path),
+            "points": int(header.point_count),
+            "version": str(header.version),
+            "point_format": int(fmt.id),
+            "compressed": bool(str(path).lower().endswith(".laz") or header.are_points_compressed),
+            "dimensions": list(fmt.dimension_names),
+            "extra_dimensions": list(fmt.extra_dimension_names),
+            "bounds_min": [float(v) for v in header.mins],
+            "bounds_max": [float(v) for v in header.maxs],
+            "scales": [float(v) for v in header.scales],
+            "offsets": [float(v) for v in header.offsets],
+            "points_by_return": by_return,
+            "crs": crs_wkt,
+            "vlrs": [f"{v.user_id}/{v.record_id}: {v.description}".strip() for v in header.vlrs],
+            "evlrs": [f"{v.user_id}/{v.record_id}: {v.description}".strip() for v in (getattr(header, "evlrs", None) or [])],
+            "system_identifier": str(header.system_identifier).strip("\x00 "),
+            "generating_software": str(header.generating_software).strip("\x00 "),
+            "creation_date": str(header.creation_date) if header.creation_date else None,
+        }
+
+
+_FEET = {9002: 0.3048, 9003: 1200.0 / 3937.0}
+
+
+def las_metres_per_unit(header) -> float:
+    """Metres per coordinate unit of a LAS header's CRS: 1.0 for metres or no CRS, 0.3048 for
+    international feet, 0.3048006 for US survey feet (WKT ``UNIT`` of the projected CRS, else
+    the GeoTIFF ``ProjLinearUnitsGeoKey``). Elevations are assumed in the same unit.
+    """
+    import re
+
+    for vlr in list(header.vlrs) + list(getattr(header, "evlrs", None) or []):
+        if type(vlr).__name__ == "WktCoordinateSystemVlr":
+            text = str(vlr.string)
+            start = text.find("PROJCS[")
+            units = re.findall(r'UNIT\[\s*"([^"]*)"\s*,\s*([0-9.eE+-]+)', text[start:] if start >= 0 else "")
+            linear = [float(f) for name, f in units if "degree" not in name.lower() and "radian" not in name.lower()]
+            if linear and 0 < linear[0] < 1e4:  # the projected CRS's unit comes before a VERT_CS's
+                return linear[0]
+        if type(vlr).__name__ == "GeoKeyDirectoryVlr":
+            for key in getattr(vlr, "geo_keys", []):
+                if key.id == 3076 and key.value_offset in _FEET:
+                    return _FEET[key.value_offset]
+    return 1.0

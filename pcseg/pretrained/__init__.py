@@ -16,6 +16,7 @@ PRETRAINED_DIR = Path(__file__).resolve().parent
 BUNDLED = {
     "minkunet": "minkunet_synthetic.pt",
     "pointnet2": "pointnet2_synthetic.pt",
+    "airborne": "minkunet_airborne.pt",  # configs/airborne_minkunet.yaml, ASPRS classes
 }
 
 

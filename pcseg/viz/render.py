@@ -10,7 +10,7 @@ import numpy as np
 
 from pcseg.errors import PcsegValueError
 from pcseg.viz import colors as C
-from pcseg.viz.camera import preset
+from pcseg.viz.camera import is_map_tile, preset
 from pcseg.viz.compose import caption_strip, colorbar_panel, hstack, legend_panel, title_strip, vstack
 
 BACKENDS = ("auto", "open3d", "numpy")
@@ -200,7 +200,7 @@ class Renderer:
 def render(points, labels=None, pred=None, *, label_map=None, mode: str | None = None,
            view: str = "perspective", width: int = 800, height: int = 500, point_size: float = 2.0,
            background=(255, 255, 255), legend: bool = True, caption: str | bool | None = True,
-           colors=None, intensity=None, backend: str = "auto") -> np.ndarray:
+           colors=None, intensity=None, backend: str = "auto", north_up: bool | None = None) -> np.ndarray:
     """Render a cloud headlessly and return the image, uint8 (H, W, 3) RGB.
 
     Args:
@@ -218,13 +218,15 @@ def render(points, labels=None, pred=None, *, label_map=None, mode: str | None =
             and the point count), a string to prefix it, False/None for none.
         colors: (C, 3) colours overriding the label map's.
         backend: ``auto`` (Open3D, numpy splat if Open3D cannot render), ``open3d``, ``numpy``.
+        north_up: frame the cloud as a map tile (whole tile, +y north up in BEV); None = when
+            ``points`` is a PointCloud read from a LAS/LAZ file.
 
     The points region shows class colours exactly (no lighting, tone mapping or anti-aliasing).
     """
     data = scene_data(points, labels, pred, label_map, colors, intensity)
     mode = mode or default_mode(data)
     point_rgb = point_colors(data, mode)
-    camera = preset(data.xyz, view, width / height)
+    camera = preset(data.xyz, view, width / height, north_up=is_map_tile(points) if north_up is None else north_up)
     renderer = Renderer(width, height, background, backend)
     image = renderer.render(data.xyz, point_rgb, camera, point_size)
     cm = confusion(data)
@@ -256,18 +258,20 @@ def _legend_for(data: SceneData, mode: str, cm, height: int, background) -> np.n
 def render_comparison(points, labels, pred, *, label_map=None, view: str = "perspective",
                       panel_width: int = 480, panel_height: int = 360, point_size: float = 2.0,
                       background=(255, 255, 255), caption: str | bool | None = True, colors=None,
-                      backend: str = "auto", return_layout: bool = False):
+                      backend: str = "auto", return_layout: bool = False, north_up: bool | None = None):
     """Ground truth | prediction | errors side by side, with titles, one legend (classes with
     their IoU, then the error colours) and an mIoU caption. Returns uint8 (H, W, 3), or
     ``(image, layout)`` with ``return_layout=True`` where ``layout`` maps ``"gt"``, ``"pred"``,
     ``"errors"``, ``"legend"`` to ``(top, left, height, width)`` pixel boxes of the image.
 
-    ``points``, ``labels``, ``pred``, ``label_map``: as in :func:`render` (labels and pred required).
+    ``points``, ``labels``, ``pred``, ``label_map``, ``north_up``: as in :func:`render` (labels and
+    pred required).
     """
     data = scene_data(points, labels, pred, label_map, colors)
     if data.labels is None or data.pred is None:
         raise PcsegValueError("render_comparison needs both labels (ground truth) and pred")
-    camera = preset(data.xyz, view, panel_width / panel_height)
+    camera = preset(data.xyz, view, panel_width / panel_height,
+                    north_up=is_map_tile(points) if north_up is None else north_up)
     renderer = Renderer(panel_width, panel_height, background, backend)
     cm = confusion(data)
     scored = ~np.isin(data.labels, list(data.ignore_index)) if data.ignore_index else np.ones(len(data.labels), bool)

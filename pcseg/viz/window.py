@@ -59,17 +59,19 @@ class ViewerWindow:
         self.index = index % len(self.scans)
         item = self.scans[self.index]
         if isinstance(item, Scan):
-            self.data, _ = load_scene(item, self.label_map)
-            self.name = item.name
+            from pcseg.viz.camera import is_map_tile
+
+            self.data, cloud = load_scene(item, self.label_map)
+            self.name, self.north_up = item.name, is_map_tile(cloud)
         else:
-            self.data, self.name = item, f"scan {self.index}"
+            self.data, self.name, self.north_up = item, f"scan {self.index}", False
         self.cm = confusion(self.data)
         self.mode = self.requested_mode if self._mode_ok(self.requested_mode) else default_mode(self.data)
         self._rebuild()
         if reset_camera:
             from pcseg.viz.camera import preset
 
-            cam = preset(self.data.xyz, "perspective", 1.6)  # the same framing as the PNG renders
+            cam = preset(self.data.xyz, "perspective", 1.6, north_up=self.north_up)  # as the PNG renders
             self.vis.setup_camera(cam.fov_deg, list(cam.center), list(cam.eye), list(cam.up))
 
     def step(self, delta: int) -> None:
