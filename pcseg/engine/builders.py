@@ -23,6 +23,7 @@ def model_classes() -> dict:
     names = ("MinkUNet", "PointNet2SSG", "PointNet2MSG",
              "SPVCNN",
              "PointTransformerV3",
+             "FastVoxelNet",
              )
     return {name: getattr(models, name) for name in names if hasattr(models, name)}
 

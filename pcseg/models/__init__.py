@@ -16,3 +16,7 @@ __all__ += ["SPVCNN"]
 from pcseg.models.ptv3 import PointTransformerV3  # noqa: E402
 
 __all__ += ["PointTransformerV3"]
+
+from pcseg.models.realtime import FastVoxelNet  # noqa: E402
+
+__all__ += ["FastVoxelNet"]

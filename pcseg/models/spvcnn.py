@@ -17,6 +17,7 @@ what keeps thin structures (poles, signs, people) a coarse grid would blur.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pcseg.models.minkunet import MinkUNet
@@ -55,21 +56,52 @@ class SPVCNN(MinkUNet):
         ])
         self.dropout = nn.Dropout(dropout)
 
-    def _devoxelize(self, x: SparseTensor, xyz: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        """(N, C) trilinear interpolation of the stage ``x``'s voxel features at the points."""
-        from pcseg.ops import devoxelize_trilinear
+    def _trilinear(self, x: SparseTensor, xyz: torch.Tensor):
+        """Trilinear weights of the 8 voxel centres around each point at the stride of ``x``.
 
-        return devoxelize_trilinear(x.feats, x.coords, xyz, self.voxel_size * x.stride,
-                                    points_offsets=offsets)
+        Voxel ``c`` of stride ``s`` has its centre at ``(c + 0.5) * voxel_size * s``. Corners
+        absent from ``x`` get weight 0 and the others are renormalised (the rule of
+        ``pcseg.ops.devoxelize_trilinear``); the point's own voxel is always present.
+
+        Returns:
+            rows (N, 8) int64 rows of ``x`` (0 where absent), weights (N, 8) in ``x``'s dtype.
+        """
+        size = self.voxel_size * x.stride
+        u = xyz / size - 0.5
+        base = torch.floor(u)
+        frac = (u - base).to(x.feats.dtype)
+        base = base.long()
+        bits = torch.tensor([[(k >> 2) & 1, (k >> 1) & 1, k & 1] for k in range(8)], device=xyz.device)
+        weights = torch.where(bits.bool()[None], frac[:, None, :], 1 - frac[:, None, :]).prod(2)  # (N, 8)
+        cells = (base[:, None, :] + bits[None]).reshape(-1, 3)
+        index = x.cache.index(x.stride)
+        batch = self._batch.repeat_interleave(8)
+        rows = index.lookup(index.key_of(torch.cat([batch[:, None], cells], 1))).view(-1, 8)
+        found = rows >= 0
+        weights = torch.where(found, weights, torch.zeros_like(weights))
+        weights = weights / weights.sum(1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+        return rows.clamp_min(0), weights
+
+    def _devoxelize(self, x: SparseTensor, xyz: torch.Tensor) -> torch.Tensor:
+        """(N, C) trilinear interpolation of the stage ``x``'s voxel features at the points."""
+        key = ("spvcnn_trilinear", x.stride)
+        if key not in x.cache.maps:
+            x.cache.maps[key] = self._trilinear(x, xyz)
+        rows, weights = x.cache.maps[key]
+        # one fused weighted gather-sum; differentiable in the voxel features
+        return F.embedding_bag(rows, x.feats, per_sample_weights=weights.to(x.feats.dtype), mode="sum")
 
     @staticmethod
     def _voxel_of_points(x: SparseTensor, cells: torch.Tensor) -> torch.Tensor:
         """(N,) int64 row of ``x`` (stride s) holding each point, from stride-1 cells (N, 4) int64."""
-        s = x.stride
-        rows = cells if s == 1 else torch.cat(
-            [cells[:, :1], torch.div(cells[:, 1:], s, rounding_mode="floor")], 1)
-        index = x.cache.index(s)
-        return index.lookup(index.key_of(rows))
+        key = ("spvcnn_point_rows", x.stride)
+        if key not in x.cache.maps:
+            s = x.stride
+            rows = cells if s == 1 else torch.cat(
+                [cells[:, :1], torch.div(cells[:, 1:], s, rounding_mode="floor")], 1)
+            index = x.cache.index(s)
+            x.cache.maps[key] = index.lookup(index.key_of(rows))
+        return x.cache.maps[key]
 
     def _voxelize_points(self, x: SparseTensor, z: torch.Tensor, cells: torch.Tensor) -> SparseTensor:
         """``x`` with its features replaced by the mean of the point features ``z`` in each voxel."""
@@ -83,22 +115,23 @@ class SPVCNN(MinkUNet):
         self.check_inputs(xyz, feats)
         x, inverse = self.voxelize(xyz, feats, offsets)
         cells = x.coords.to(torch.int64).index_select(0, inverse)  # (N, 4) stride-1 cell per point
+        self._batch = cells[:, 0]
         x = self.stem(x)
         skips = [x]
-        z0 = self._devoxelize(x, xyz, offsets)
+        z0 = self._devoxelize(x, xyz)
         x = self._voxelize_points(x, z0, cells)
         for down, enc in zip(self.down, self.encoder):
             x = enc(down(x))
             skips.append(x)
-        z1 = self._devoxelize(x, xyz, offsets) + self.point_transforms[0](z0)
+        z1 = self._devoxelize(x, xyz) + self.point_transforms[0](z0)
         x = self._voxelize_points(x, z1, cells)
         x = x.replace_feats(self.dropout(x.feats))
         z = z1
         for j, (up, dec) in enumerate(zip(self.up, self.decoder)):
             x = dec(sparse_cat([up(x), skips[3 - j]]))
             if j == 1:
-                z = self._devoxelize(x, xyz, offsets) + self.point_transforms[1](z)
+                z = self._devoxelize(x, xyz) + self.point_transforms[1](z)
                 x = self._voxelize_points(x, z, cells)
                 x = x.replace_feats(self.dropout(x.feats))
-        z = self._devoxelize(x, xyz, offsets) + self.point_transforms[2](z)
+        z = self._devoxelize(x, xyz) + self.point_transforms[2](z)
         return self.classifier(z)
