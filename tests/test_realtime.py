@@ -82,3 +82,24 @@ def test_built_from_a_config_section_and_bad_arguments():
         FastVoxelNet(3, 4, channels=(8, 16))
     with pytest.raises(PcsegValueError, match="voxel_size"):
         FastVoxelNet(3, 4, voxel_size=-1)
+
+
+def test_eval_mode_folds_batch_norm_exactly():
+    """The folded eval path equals Linear -> BatchNorm1d (running stats) -> ReLU done by torch."""
+    from pcseg.models.realtime import PointMLPLayer, RowBatchNorm
+
+    torch.manual_seed(0)
+    layer = PointMLPLayer(7, 5).double()
+    layer.norm.running_mean.uniform_(-1, 1)
+    layer.norm.running_var.uniform_(0.5, 2)
+    layer.norm.weight.data.uniform_(0.5, 1.5)
+    layer.norm.bias.data.uniform_(-0.5, 0.5)
+    f = torch.randn(50, 7, dtype=torch.float64)
+    ref = torch.relu(torch.nn.functional.batch_norm(
+        f @ layer.linear.weight.T, layer.norm.running_mean, layer.norm.running_var,
+        layer.norm.weight, layer.norm.bias, training=False, eps=layer.norm.eps))
+    torch.testing.assert_close(layer.eval()(f), ref)
+    bn = RowBatchNorm(7).double()
+    bn.running_mean.uniform_(-1, 1)
+    bn.eval()
+    torch.testing.assert_close(bn(f), torch.nn.BatchNorm1d.forward(bn, f))

@@ -19,7 +19,7 @@ from torch import nn
 
 from pcseg.errors import PcsegValueError
 from pcseg.sparse import (
-    SparseBatchNorm,
+    Featurewise,
     SparseConv3d,
     SparseInverseConv3d,
     SparseReLU,
@@ -30,12 +30,44 @@ from pcseg.sparse import (
 )
 
 
+class RowBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the rows of an (N, C) tensor; in eval mode one fused ``addcmul`` with the
+    running statistics (``batch_norm`` on an (N, C) input walks it channel by channel)."""
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        if self.training or not self.track_running_stats:
+            return super().forward(f)
+        scale, shift = self.folded()
+        return torch.addcmul(shift.to(f.dtype), f, scale.to(f.dtype))
+
+    def folded(self):
+        """(scale (C,), shift (C,)) with ``bn(f) == f * scale + shift`` in eval mode."""
+        scale = torch.rsqrt(self.running_var + self.eps)
+        if self.affine:
+            scale = scale * self.weight
+        shift = -self.running_mean * scale
+        return scale, (shift + self.bias if self.affine else shift)
+
+
+class PointMLPLayer(nn.Module):
+    """Linear (no bias) -> BatchNorm -> ReLU on (N, C_in) rows; in eval mode the norm is folded
+    into the weights, so the layer is one ``addmm`` and one ReLU."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.linear = nn.Linear(cin, cout, bias=False)
+        self.norm = RowBatchNorm(cout)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return torch.relu(self.norm(self.linear(f)))
+        scale, shift = self.norm.folded()
+        w = (self.linear.weight * scale[:, None]).to(f.dtype)
+        return torch.relu(torch.addmm(shift.to(f.dtype), f, w.t()))
+
+
 def _cbr(conv, cout):
-    return nn.Sequential(conv, SparseBatchNorm(cout), SparseReLU(inplace=True))
-
-
-def _mlp(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(cin, cout, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(conv, Featurewise(RowBatchNorm(cout)), SparseReLU(inplace=True))
 
 
 class FastVoxelNet(nn.Module):
@@ -69,15 +101,21 @@ class FastVoxelNet(nn.Module):
         self.voxel_size = float(voxel_size)
         self.channels = channels
         c = channels
-        self.point_encoder = nn.Sequential(_mlp(in_channels + 3, point_channels), _mlp(point_channels, point_channels))
+        self.point_encoder = nn.Sequential(PointMLPLayer(in_channels + 3, point_channels),
+                                           PointMLPLayer(point_channels, point_channels))
         self.stem = _cbr(SubMConv3d(point_channels, c[0], 3, bias=False), c[0])
         self.down = nn.ModuleList([_cbr(SparseConv3d(c[i], c[i + 1], 2, 2, bias=False), c[i + 1]) for i in range(3)])
         self.enc = nn.ModuleList([_cbr(SubMConv3d(c[i + 1], c[i + 1], 3, bias=False), c[i + 1]) for i in range(3)])
         self.up = nn.ModuleList([_cbr(SparseInverseConv3d(c[i + 1], c[i], 2, 2, bias=False), c[i])
                                  for i in (2, 1, 0)])
         self.dec = nn.ModuleList([_cbr(SubMConv3d(2 * c[i], c[i], 3, bias=False), c[i]) for i in (2, 1, 0)])
-        self.head = nn.Sequential(_mlp(c[0] + point_channels, max(c[0], point_channels)),
-                                  nn.Linear(max(c[0], point_channels), num_classes))
+        hidden = max(c[0], point_channels)
+        # the head's first layer on [voxel features, point features], split in two: the voxel half
+        # runs on the V voxels and is gathered to the points, not on N gathered rows
+        self.head_voxel = nn.Linear(c[0], hidden, bias=False)
+        self.head_point = nn.Linear(point_channels, hidden, bias=False)
+        self.head_norm = RowBatchNorm(hidden)
+        self.classifier = nn.Linear(hidden, num_classes)
 
     def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
                        offsets: torch.Tensor) -> torch.Tensor:
@@ -102,7 +140,8 @@ class FastVoxelNet(nn.Module):
             skips.append(x)
         for j, (up, dec) in enumerate(zip(self.up, self.dec)):
             x = dec(sparse_cat([up(x), skips[2 - j]]))
-        return self.head(torch.cat([voxel_to_point(x, inverse), p], 1))
+        h = voxel_to_point(self.head_voxel(x.feats), inverse) + self.head_point(p)
+        return self.classifier(torch.relu(self.head_norm(h)))
 
     def forward(self, xyz, feats, offsets):
         return self.forward_ragged(xyz, feats, offsets)
