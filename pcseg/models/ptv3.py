@@ -89,7 +89,7 @@ class SerializedAttention(nn.Module):
         v, c = feats.shape
         p, k = index.shape
         qkv = torch.cat([self.qkv(feats), feats.new_zeros((1, 3 * c))])
-        out = feats.new_zeros((p, self.heads, k, c // self.heads))
+        out = qkv.new_zeros((p, self.heads, k, c // self.heads))
         for rows, masked in ((torch.nonzero(full)[:, 0], False), (torch.nonzero(~full)[:, 0], True)):
             if rows.numel() == 0:
                 continue
@@ -100,7 +100,7 @@ class SerializedAttention(nn.Module):
         out = out.transpose(1, 2).reshape(p * k, c)
         flat = index.reshape(-1)
         valid = flat < v
-        result = feats.new_empty((v, c))
+        result = qkv.new_empty((v, c))
         result[flat[valid]] = out[valid]
         return self.proj(result)
 
