@@ -54,9 +54,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--seed", type=int, default=3, help="synthetic scan seed")
+    parser.add_argument("--points", type=int, default=None, help="keep a random subset (smoke runs)")
     args = parser.parse_args(argv)
 
     cloud = lidar_scan(args.seed, "hdl64")
+    if args.points is not None and args.points < cloud.xyz.shape[0]:
+        import numpy as np
+
+        keep = np.sort(np.random.default_rng(0).choice(cloud.xyz.shape[0], args.points, replace=False))
+        cloud.xyz, cloud.intensity = cloud.xyz[keep], cloud.intensity[keep]
     models = {name: build(name) for name in args.models}
     print(f"scan: synthetic HDL-64 seed {args.seed}, {cloud.xyz.shape[0]} points")
     print(f"{'model':<14} {'params':>9} {'threads':>7} {'CPU ms best':>11} {'CPU ms med':>10} "
