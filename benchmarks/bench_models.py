@@ -20,6 +20,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO))  # this checkout's pcseg, not another installed copy
 
 MODELS = ("minkunet", "fastvoxelnet", "spvcnn", "ptv3")
 
