@@ -43,8 +43,7 @@ def test_trilinear_devoxelization_matches_pcseg_ops(stride):
     coords, inverse, _ = voxelize_batched(xyz, offsets, 0.1 * stride)
     vfeats = torch.randn(coords.shape[0], 6, dtype=torch.float64)
     x = SparseTensor(vfeats, coords, stride)
-    model._batch = coords[inverse, 0].long()
-    ours = model._devoxelize(x, xyz.double())
+    ours = model._devoxelize(x, xyz.double(), coords[inverse, 0].long())
     ref = devoxelize_trilinear(vfeats, coords, xyz.double(), 0.1 * stride, points_offsets=offsets)
     torch.testing.assert_close(ours, ref)
 
@@ -53,9 +52,8 @@ def test_point_at_a_voxel_centre_reads_that_voxel_exactly():
     xyz = torch.tensor([[0.15, 0.25, 0.35], [0.05, 0.05, 0.05], [0.15, 0.35, 0.35]])
     coords, inverse, _ = voxelize_batched(xyz, torch.tensor([3]), 0.1)
     model = SPVCNN(5, 4, voxel_size=0.1, **TINY)
-    model._batch = torch.zeros(3, dtype=torch.int64)
     vfeats = torch.arange(coords.shape[0] * 2, dtype=torch.float64).view(-1, 2)
-    out = model._devoxelize(SparseTensor(vfeats, coords), xyz.double())
+    out = model._devoxelize(SparseTensor(vfeats, coords), xyz.double(), torch.zeros(3, dtype=torch.int64))
     torch.testing.assert_close(out[0], vfeats[inverse[0]])
 
 

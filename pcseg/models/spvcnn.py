@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pcseg.models.minkunet import MinkUNet
+from pcseg.errors import PcsegValueError
+from pcseg.models.minkunet import BASE_CHANNELS, MinkUNet
 from pcseg.sparse import SparseTensor, sparse_cat
 
 
@@ -46,17 +47,15 @@ class SPVCNN(MinkUNet):
     def __init__(self, num_classes: int, in_channels: int, voxel_size: float = 0.05,
                  layers="18", width: float = 1.0, dropout: float = 0.3):
         super().__init__(num_classes, in_channels, voxel_size, layers=layers, width=width)
-        from pcseg.errors import PcsegValueError
-
         if not 0.0 <= dropout < 1.0:
             raise PcsegValueError(f"SPVCNN: dropout must be in [0, 1), got {dropout}")
-        cs = [max(8, int(round(c * width))) for c in (32, 32, 64, 128, 256, 256, 128, 96, 96)]
+        cs = [max(8, int(round(c * width))) for c in BASE_CHANNELS]
         self.point_transforms = nn.ModuleList([
             _point_transform(cs[0], cs[4]), _point_transform(cs[4], cs[6]), _point_transform(cs[6], cs[8]),
         ])
         self.dropout = nn.Dropout(dropout)
 
-    def _trilinear(self, x: SparseTensor, xyz: torch.Tensor):
+    def _trilinear(self, x: SparseTensor, xyz: torch.Tensor, batch: torch.Tensor):
         """Trilinear weights of the 8 voxel centres around each point at the stride of ``x``.
 
         Voxel ``c`` of stride ``s`` has its centre at ``(c + 0.5) * voxel_size * s``. Corners
@@ -75,18 +74,18 @@ class SPVCNN(MinkUNet):
         weights = torch.where(bits.bool()[None], frac[:, None, :], 1 - frac[:, None, :]).prod(2)  # (N, 8)
         cells = (base[:, None, :] + bits[None]).reshape(-1, 3)
         index = x.cache.index(x.stride)
-        batch = self._batch.repeat_interleave(8)
-        rows = index.lookup(index.key_of(torch.cat([batch[:, None], cells], 1))).view(-1, 8)
+        rows = index.lookup(index.key_of(torch.cat([batch.repeat_interleave(8)[:, None], cells], 1))).view(-1, 8)
         found = rows >= 0
         weights = torch.where(found, weights, torch.zeros_like(weights))
         weights = weights / weights.sum(1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
         return rows.clamp_min(0), weights
 
-    def _devoxelize(self, x: SparseTensor, xyz: torch.Tensor) -> torch.Tensor:
-        """(N, C) trilinear interpolation of the stage ``x``'s voxel features at the points."""
+    def _devoxelize(self, x: SparseTensor, xyz: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """(N, C) trilinear interpolation of the stage ``x``'s voxel features at the points
+        ``xyz`` (N, 3) of clouds ``batch`` (N,) int64."""
         key = ("spvcnn_trilinear", x.stride)
         if key not in x.cache.maps:
-            x.cache.maps[key] = self._trilinear(x, xyz)
+            x.cache.maps[key] = self._trilinear(x, xyz, batch)
         rows, weights = x.cache.maps[key]
         # one fused weighted gather-sum; differentiable in the voxel features
         return F.embedding_bag(rows, x.feats, per_sample_weights=weights.to(x.feats.dtype), mode="sum")
@@ -115,23 +114,22 @@ class SPVCNN(MinkUNet):
         self.check_inputs(xyz, feats)
         x, inverse = self.voxelize(xyz, feats, offsets)
         cells = x.coords.to(torch.int64).index_select(0, inverse)  # (N, 4) stride-1 cell per point
-        self._batch = cells[:, 0]
         x = self.stem(x)
         skips = [x]
-        z0 = self._devoxelize(x, xyz)
+        z0 = self._devoxelize(x, xyz, cells[:, 0])
         x = self._voxelize_points(x, z0, cells)
         for down, enc in zip(self.down, self.encoder):
             x = enc(down(x))
             skips.append(x)
-        z1 = self._devoxelize(x, xyz) + self.point_transforms[0](z0)
+        z1 = self._devoxelize(x, xyz, cells[:, 0]) + self.point_transforms[0](z0)
         x = self._voxelize_points(x, z1, cells)
         x = x.replace_feats(self.dropout(x.feats))
         z = z1
         for j, (up, dec) in enumerate(zip(self.up, self.decoder)):
             x = dec(sparse_cat([up(x), skips[3 - j]]))
             if j == 1:
-                z = self._devoxelize(x, xyz) + self.point_transforms[1](z)
+                z = self._devoxelize(x, xyz, cells[:, 0]) + self.point_transforms[1](z)
                 x = self._voxelize_points(x, z, cells)
                 x = x.replace_feats(self.dropout(x.feats))
-        z = self._devoxelize(x, xyz) + self.point_transforms[2](z)
+        z = self._devoxelize(x, xyz, cells[:, 0]) + self.point_transforms[2](z)
         return self.classifier(z)
