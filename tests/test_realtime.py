@@ -86,7 +86,7 @@ def test_built_from_a_config_section_and_bad_arguments():
 
 def test_eval_mode_folds_batch_norm_exactly():
     """The folded eval path equals Linear -> BatchNorm1d (running stats) -> ReLU done by torch."""
-    from pcseg.models.realtime import PointMLPLayer, RowBatchNorm
+    from pcseg.models.point_layers import PointMLPLayer, RowBatchNorm
 
     torch.manual_seed(0)
     layer = PointMLPLayer(7, 5).double()

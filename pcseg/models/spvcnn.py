@@ -22,11 +22,8 @@ from torch import nn
 
 from pcseg.errors import PcsegValueError
 from pcseg.models.minkunet import BASE_CHANNELS, MinkUNet
+from pcseg.models.point_layers import PointMLPLayer
 from pcseg.sparse import SparseTensor, sparse_cat
-
-
-def _point_transform(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(cin, cout), nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
 
 
 class SPVCNN(MinkUNet):
@@ -51,7 +48,7 @@ class SPVCNN(MinkUNet):
             raise PcsegValueError(f"SPVCNN: dropout must be in [0, 1), got {dropout}")
         cs = [max(8, int(round(c * width))) for c in BASE_CHANNELS]
         self.point_transforms = nn.ModuleList([
-            _point_transform(cs[0], cs[4]), _point_transform(cs[4], cs[6]), _point_transform(cs[6], cs[8]),
+            PointMLPLayer(cs[0], cs[4]), PointMLPLayer(cs[4], cs[6]), PointMLPLayer(cs[6], cs[8]),
         ])
         self.dropout = nn.Dropout(dropout)
 
