@@ -8,3 +8,15 @@ from pcseg.models.pointnet2 import PointNet2MSG, PointNet2SSG  # noqa: E402
 from pcseg.models.pointnet2_inference import predict_scan  # noqa: E402
 
 __all__ += ["PointNet2SSG", "PointNet2MSG", "predict_scan"]
+
+from pcseg.models.spvcnn import SPVCNN  # noqa: E402
+
+__all__ += ["SPVCNN"]
+
+from pcseg.models.ptv3 import PointTransformerV3  # noqa: E402
+
+__all__ += ["PointTransformerV3"]
+
+from pcseg.models.realtime import FastVoxelNet  # noqa: E402
+
+__all__ += ["FastVoxelNet"]

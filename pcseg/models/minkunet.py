@@ -76,20 +76,20 @@ class MinkUNet(nn.Module):
         super().__init__()
         if isinstance(layers, str):
             if layers not in LAYER_PRESETS:
-                raise PcsegValueError(f"MinkUNet: layers must be one of {sorted(LAYER_PRESETS)} "
+                raise PcsegValueError(f"{type(self).__name__}: layers must be one of {sorted(LAYER_PRESETS)} "
                                       f"or 8 ints, got {layers!r}")
             blocks = LAYER_PRESETS[layers]
         else:
             blocks = tuple(int(b) for b in layers)
             if len(blocks) != 8 or min(blocks) < 1:
-                raise PcsegValueError(f"MinkUNet: layers needs 8 positive ints, got {layers!r}")
+                raise PcsegValueError(f"{type(self).__name__}: layers needs 8 positive ints, got {layers!r}")
         if not num_classes >= 1 or not in_channels >= 1:
-            raise PcsegValueError(f"MinkUNet: num_classes and in_channels must be >= 1, got "
+            raise PcsegValueError(f"{type(self).__name__}: num_classes and in_channels must be >= 1, got "
                                   f"{num_classes} and {in_channels}")
         if not voxel_size > 0:
-            raise PcsegValueError(f"MinkUNet: voxel_size must be > 0, got {voxel_size}")
+            raise PcsegValueError(f"{type(self).__name__}: voxel_size must be > 0, got {voxel_size}")
         if not width > 0:
-            raise PcsegValueError(f"MinkUNet: width must be > 0, got {width}")
+            raise PcsegValueError(f"{type(self).__name__}: width must be > 0, got {width}")
         self.num_classes = int(num_classes)
         self.in_channels = int(in_channels)
         self.voxel_size = float(voxel_size)
@@ -139,16 +139,20 @@ class MinkUNet(nn.Module):
     def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
                        offsets: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
-        if xyz.dim() != 2 or xyz.shape[1] != 3:
-            raise PcsegValueError(f"MinkUNet: xyz must be (N, 3), got {tuple(xyz.shape)}")
-        if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
-            raise PcsegValueError(
-                f"MinkUNet: feats must be ({xyz.shape[0]}, {self.in_channels}) (in_channels), got "
-                f"{tuple(feats.shape)}")
-        if xyz.shape[0] == 0:
-            raise PcsegValueError("MinkUNet: empty input (0 points)")
+        self.check_inputs(xyz, feats)
         x, inverse = self.voxelize(xyz, feats, offsets)
         return voxel_to_point(self.forward_sparse(x), inverse)
+
+    def check_inputs(self, xyz: torch.Tensor, feats: torch.Tensor) -> None:
+        """PcsegValueError unless xyz is (N, 3), feats (N, in_channels) and N > 0."""
+        if xyz.dim() != 2 or xyz.shape[1] != 3:
+            raise PcsegValueError(f"{type(self).__name__}: xyz must be (N, 3), got {tuple(xyz.shape)}")
+        if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
+            raise PcsegValueError(
+                f"{type(self).__name__}: feats must be ({xyz.shape[0]}, {self.in_channels}) (in_channels), got "
+                f"{tuple(feats.shape)}")
+        if xyz.shape[0] == 0:
+            raise PcsegValueError(f"{type(self).__name__}: empty input (0 points)")
 
     def forward(self, xyz, feats, offsets):
         return self.forward_ragged(xyz, feats, offsets)
