@@ -1,7 +1,7 @@
-"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply]``.
+"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply] [--panoptic]``.
 
 Formats: ``label`` = SemanticKITTI uint32 ``.label`` with raw ids (what the official tools
-read); ``npy`` = int64 (N,) train ids; ``ply`` = the scan's points coloured by class, with a
+read; with ``--panoptic`` the upper 16 bits hold predicted instance ids); ``npy`` = int64 (N,) train ids; ``ply`` = the scan's points coloured by class, with a
 ``label`` field holding raw ids (written by :func:`pcseg.io.write_points`). Inputs are point files or directories (searched for point files, not recursively).
 Each output is written atomically: a failure on one scan leaves earlier outputs intact.
 """
@@ -21,6 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tta", type=int, default=0, help="test-time augmentation: number of rotations (0 = off)")
     parser.add_argument("--max-points", type=int, default=400_000, help="chunk clouds larger than this")
+    parser.add_argument("--panoptic", action="store_true",
+                        help="also predict instances (a checkpoint with an instance head, e.g. PanopticMinkUNet): "
+                        ".label files get instance ids in the upper 16 bits (--format label only)")
 
 
 def input_files(inputs) -> list[Path]:
@@ -48,12 +51,27 @@ def run(args) -> int:
     from pcseg.engine.segmenter import Segmenter
     from pcseg.io import read_points, write_labels, write_points
 
+    from pcseg.errors import PcsegValueError
+
+    if args.panoptic and args.format != "label":
+        raise PcsegValueError(f"--panoptic writes .label files (instance ids in the upper 16 bits): "
+                              f"--format must be label, got {args.format}")
     files = input_files(args.inputs)
     seg = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tta=args.tta, max_points=args.max_points)
+    if args.panoptic and not seg.is_panoptic:
+        raise PcsegValueError(f"--panoptic: checkpoint {args.checkpoint} has no instance head "
+                              f"({type(seg.model).__name__}); train e.g. configs/synthetic_panoptic.yaml")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in tqdm(files, desc="segment", unit="scan", dynamic_ncols=True):
         cloud = read_points(path)
+        if args.panoptic:
+            labels, instance = seg.panoptic(cloud)
+            if int(instance.max(initial=0)) > 0xFFFF:
+                raise PcsegValueError(f"{path}: {int(instance.max())} instances do not fit the 16 bits of a .label file")
+            write_labels(out_dir / f"{path.stem}.label", seg.label_map.to_raw(labels), instance)
+            tqdm.write(f"{path.name}: {len(labels)} points, {int(instance.max(initial=0))} instances")
+            continue
         labels = seg(cloud)
         if args.format == "label":
             write_labels(out_dir / f"{path.stem}.label", seg.label_map.to_raw(labels))

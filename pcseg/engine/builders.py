@@ -20,7 +20,7 @@ def model_classes() -> dict:
     """``{name: class}`` of the models pcseg ships."""
     import pcseg.models as models
 
-    names = ("MinkUNet", "PointNet2SSG", "PointNet2MSG")
+    names = ("MinkUNet", "PointNet2SSG", "PointNet2MSG", "PanopticMinkUNet")
     return {name: getattr(models, name) for name in names if hasattr(models, name)}
 
 

@@ -8,3 +8,7 @@ from pcseg.models.pointnet2 import PointNet2MSG, PointNet2SSG  # noqa: E402
 from pcseg.models.pointnet2_inference import predict_scan  # noqa: E402
 
 __all__ += ["PointNet2SSG", "PointNet2MSG", "predict_scan"]
+
+from pcseg.models.panoptic import PanopticMinkUNet, PanopticModel  # noqa: E402
+
+__all__ += ["PanopticModel", "PanopticMinkUNet"]
