@@ -180,6 +180,22 @@ def test_random_equal_to_official(official, seed):
     assert_equal_to_official(pq, ev, things=[1, 2])
 
 
+def test_large_sparse_instance_ids_equal_to_official(official):
+    """Instance ids spread over 0..2**31 with thousands of distinct values: the paths that sort
+    instead of counting in tables give the official numbers too."""
+    rng = np.random.default_rng(11)
+    n = 6000
+    gs = rng.integers(0, 6, n)
+    base = rng.integers(0, 2**31, 40)
+    gi = np.where(rng.random(n) < 0.5, base[rng.integers(0, 40, n)], rng.integers(0, 2**31, n))
+    ps = np.where(rng.random(n) < 0.8, gs, rng.integers(0, 6, n))
+    pi = np.where(rng.random(n) < 0.8, gi, rng.integers(0, 2**31, n))
+    pq = PanopticQuality(6, 0, 3).update(ps, pi, gs, gi)
+    ev = run_official(official, 6, [0], 3, [(ps, pi, gs, gi)])
+    assert ev.pan_tp.sum() > 10
+    assert_equal_to_official(pq, ev)
+
+
 def learning_lut():
     spec = yaml.safe_load((REPO / "datasets" / "semantickitti.yaml").read_text())
     lut = np.zeros(max(spec["learning_map"]) + 1, dtype=np.int64)

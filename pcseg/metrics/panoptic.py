@@ -31,7 +31,7 @@ from pcseg.metrics.confusion import ConfusionMatrix
 SEMANTICKITTI_THINGS = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist",
                         "motorcyclist")
 EPS = 1e-15  # the official evaluator's floor on denominators
-INSTANCE_LIMIT = 2**32  # instance ids must fit 32 bits: (class, instance) pairs pack into one int64
+INSTANCE_LIMIT = 2**32  # the official evaluator packs (gt, pred) instance ids with an offset of 2**32
 
 
 def thing_classes(label_map) -> list[int]:
@@ -128,30 +128,37 @@ class PanopticQuality:
         if n == 0:
             return self
         self.semantic.update(ps, gs)  # also checks the class ids' range
-        keep = np.isin(gs, self.include)
+        included = np.zeros(self.num_classes, dtype=bool)
+        included[self.include] = True
+        keep = included[gs]
         ps, pi, gs, gi = ps[keep], pi[keep], gs[keep], gi[keep]
-        counted = np.isin(ps, self.include)  # a predicted ignored class forms no segment
-
-        # segments: (class, instance) packed into one int64 key, numbered by np.unique
-        p_keys, p_seg, p_area = np.unique((ps[counted] << 32) | pi[counted], return_inverse=True, return_counts=True)
-        g_keys, g_seg, g_area = np.unique((gs << 32) | gi, return_inverse=True, return_counts=True)
-        p_class, g_class = p_keys >> 32, g_keys >> 32
-
-        # overlaps: points of the same class on both sides, one count per (pred, gt) segment pair
-        both = ps[counted] == gs[counted]
-        pair, overlap = np.unique(p_seg[both] * len(g_keys) + g_seg[counted][both], return_counts=True)
-        pair_p, pair_g = pair // len(g_keys), pair % len(g_keys)
-        iou = overlap / (p_area[pair_p] + g_area[pair_g] - overlap).astype(np.float64)
-        hit = iou > 0.5
+        counted = included[ps]  # a predicted ignored class forms no segment
         C = self.num_classes
-        self.tp += np.bincount(g_class[pair_g[hit]], minlength=C)
-        self.iou_sum += np.bincount(g_class[pair_g[hit]], weights=iou[hit], minlength=C)
-        p_matched = np.zeros(len(p_keys), dtype=bool)
-        p_matched[pair_p[hit]] = True
-        g_matched = np.zeros(len(g_keys), dtype=bool)
-        g_matched[pair_g[hit]] = True
-        self.fp += np.bincount(p_class[~p_matched & (p_area >= self.min_points)], minlength=C)
-        self.fn += np.bincount(g_class[~g_matched & (g_area >= self.min_points)], minlength=C)
+
+        # segments: key class * D + instance rank (instance ids numbered densely), areas by bincount
+        dg, g_rank = _dense(gi)
+        g_key_of_point = gs * dg + g_rank
+        g_area = np.bincount(g_key_of_point, minlength=C * dg)
+        ps = ps[counted]
+        dp, p_rank = _dense(pi[counted])
+        p_key_of_point = ps * dp + p_rank
+        p_area = np.bincount(p_key_of_point, minlength=C * dp)
+        # overlaps: points of the same class on both sides, one count per (pred, gt) segment pair
+        both = ps == gs[counted]
+        pair, overlap = _counts(p_key_of_point[both] * dg + g_rank[counted][both], C * dp * dg)
+        p_key = pair // dg
+        g_key = (p_key // dp) * dg + pair % dg
+        iou = overlap / (p_area[p_key] + g_area[g_key] - overlap).astype(np.float64)
+        hit = iou > 0.5
+        cls = p_key[hit] // dp
+        self.tp += np.bincount(cls, minlength=C)
+        self.iou_sum += np.bincount(cls, weights=iou[hit], minlength=C)
+        p_unmatched = p_area >= max(self.min_points, 1)
+        p_unmatched[p_key[hit]] = False
+        g_unmatched = g_area >= max(self.min_points, 1)
+        g_unmatched[g_key[hit]] = False
+        self.fp += np.bincount(np.flatnonzero(p_unmatched) // dp, minlength=C)
+        self.fn += np.bincount(np.flatnonzero(g_unmatched) // dg, minlength=C)
         return self
 
     # ------------------------------------------------------------------ scores
@@ -233,3 +240,26 @@ class PanopticQuality:
 
     def __repr__(self) -> str:
         return f"PanopticQuality({self.num_classes} classes, ignore {list(self.ignore_index)}, min_points {self.min_points})"
+
+
+def _dense(values: np.ndarray) -> tuple[int, np.ndarray]:
+    """(number of distinct values D, each value's rank 0..D-1 among them) of non-negative ints;
+    a bincount table when the values are small (instance ids of .label files), else a sort."""
+    if len(values) == 0:
+        return 1, values
+    top = int(values.max())
+    if top <= 4 * len(values) + 65536:
+        present = np.bincount(values, minlength=top + 1) > 0
+        rank = np.cumsum(present) - 1
+        return int(present.sum()), rank[values]
+    distinct, rank = np.unique(values, return_inverse=True)
+    return len(distinct), rank.reshape(-1)
+
+
+def _counts(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys in increasing order, their counts) of int64 keys in ``0..size-1``."""
+    if size <= 8 * len(keys) + (1 << 20):
+        counts = np.bincount(keys, minlength=size)
+        present = np.flatnonzero(counts)
+        return present, counts[present]
+    return np.unique(keys, return_counts=True)
