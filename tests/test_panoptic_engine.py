@@ -137,6 +137,23 @@ def test_segmenter_panoptic_and_cli(checkpoint, tmp_path, capsys):
     assert "--format must be label" in capsys.readouterr().err
 
 
+def test_eval_panoptic(checkpoint, tmp_path, capsys):
+    import json
+
+    config = tmp_path / "c.yaml"
+    import yaml
+
+    cfg = torch.load(checkpoint, weights_only=True)["config"]
+    config.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "m.json"
+    assert main(["eval", str(config), "--checkpoint", str(checkpoint), "--panoptic", "--out", str(out)]) == 0
+    assert "PQ-dagger" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert 0.0 <= report["panoptic"]["pq"] <= 1.0
+    # the checkpoint's own validation PQ is the same split scored the same way
+    assert report["panoptic"]["pq"] == pytest.approx(torch.load(checkpoint, weights_only=True)["metrics"]["pq"])
+
+
 def test_segment_panoptic_needs_an_instance_head(tmp_path, capsys):
     from test_engine_support import toy_config, write_toy_kitti
 
