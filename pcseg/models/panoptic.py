@@ -84,9 +84,10 @@ class PanopticModel(nn.Module):
         x, inverse = self.backbone.voxelize(xyz, feats, offsets)
         features = self.backbone.features_sparse(x).feats
         logits = self.backbone.classifier(features)
-        voxel_mean = voxel_reduce(xyz.to(features.dtype), inverse, features.shape[0], mode="mean")
-        centre = voxel_mean + self.offset_head(features).to(voxel_mean.dtype)
-        return logits[inverse], (centre[inverse] - xyz.to(centre.dtype))
+        # positions stay float32 under autocast: bf16 would round 50 m to 0.25 m
+        voxel_mean = voxel_reduce(xyz.float(), inverse, features.shape[0], mode="mean")
+        centre = voxel_mean + self.offset_head(features).float()
+        return logits[inverse], centre[inverse] - xyz.float()
 
     def forward(self, xyz, feats, offsets):
         return self.forward_ragged(xyz, feats, offsets)
