@@ -1,4 +1,5 @@
-"""``pcseg eval CONFIG --checkpoint CKPT``: per-class table on a split, and a JSON metrics report."""
+"""``pcseg eval CONFIG --checkpoint CKPT``: per-class table on a split, and a JSON metrics report;
+``--panoptic``: also panoptic quality for a model with an instance head."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set dataset.root=/data/kitti")
+    parser.add_argument("--panoptic", action="store_true",
+                        help="also score panoptic quality (PQ/SQ/RQ; a checkpoint with an instance head)")
 
 
 def run(args) -> int:
@@ -39,6 +42,10 @@ def run(args) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise PcsegValueError(f"--device {args.device}: CUDA is not available")
     device = torch.device(args.device)
+    if args.panoptic:
+        from pcseg.engine.panoptic import require_panoptic
+
+        require_panoptic(model, f"--panoptic: checkpoint {args.checkpoint}")
     dataset = build_dataset(config, args.split, label_map, training=False)
     trained = payload["config"]["dataset"]
     cm = evaluate_model(model.to(device), dataset, label_map, device, progress=True,
@@ -49,6 +56,12 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path(f"{args.checkpoint}.{args.split}.json")
     report = {"checkpoint": str(args.checkpoint), "config": str(args.config), "split": args.split,
               "scans": len(dataset), "metrics": cm.to_dict()}
+    if args.panoptic:
+        from pcseg.engine.panoptic import evaluate_panoptic
+
+        pq = evaluate_panoptic(model, dataset, label_map, device, progress=True)
+        print(pq.table())
+        report["panoptic"] = pq.to_dict()
     from pcseg.atomic import atomic_write_bytes
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""``pcseg score PRED GT``: mIoU and friends of predicted label files against ground truth."""
+"""``pcseg score PRED GT``: mIoU and friends of predicted label files against ground truth;
+``--panoptic``: panoptic quality (PQ/SQ/RQ) with instance ids from ``.label`` files."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def add_arguments(parser) -> None:
                         "within this radius (points from sequences/SS/velodyne/*.bin, or --points)")
     parser.add_argument("--points", default=None, help="the scan's point file when scoring two files with --boundary-radius")
     parser.add_argument("--no-plots", action="store_true", help="write metrics.json only")
+    parser.add_argument("--panoptic", action="store_true",
+                        help="panoptic quality (PQ, SQ, RQ) instead: .label files with instance ids in the upper 16 bits, "
+                        "SemanticKITTI benchmark rules; writes metrics.json only")
+    parser.add_argument("--min-points", type=int, default=50,
+                        help="--panoptic: smallest segment counted as a false positive or negative (default: 50)")
 
 
 def run(args) -> int:
@@ -31,6 +37,8 @@ def run(args) -> int:
     from pcseg.metrics.scoring import score_files, write_report
 
     label_map = LabelMap.load(args.label_map)
+    if args.panoptic:
+        return _run_panoptic(args, label_map)
     result = score_files(args.pred, args.gt, label_map, pred_ids=args.pred_ids, gt_ids=args.gt_ids,
                          sequences=args.sequences, boundary_radius=args.boundary_radius, points=args.points)
     cm = result.matrix
@@ -54,4 +62,30 @@ def run(args) -> int:
     written = write_report(result, args.out, extra=extra, plots=not args.no_plots, colors=label_map.colors)
     for path in written.values():
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _run_panoptic(args, label_map) -> int:
+    from pcseg.errors import PcsegValueError
+    from pcseg.metrics.scoring import score_panoptic_files, write_json_atomic
+
+    for name in ("boundary_radius", "points"):
+        if getattr(args, name) is not None:
+            raise PcsegValueError(f"--{name.replace('_', '-')} does not apply to --panoptic")
+    if args.pred_ids != "raw" or args.gt_ids != "raw":
+        raise PcsegValueError("--panoptic reads raw ids from .label files: --pred-ids/--gt-ids must stay raw")
+    if args.min_points < 0:
+        raise PcsegValueError(f"--min-points must be >= 0, got {args.min_points}")
+    pq, per_scan = score_panoptic_files(args.pred, args.gt, label_map, min_points=args.min_points,
+                                        sequences=args.sequences)
+    if pq.semantic.matrix.sum() == 0:
+        raise PcsegValueError(f"{args.gt}: every ground-truth point is ignored ({label_map.ignore_index}): nothing to score")
+    print(f"panoptic quality of {len(per_scan)} scan(s), label map {label_map.name}")
+    print(pq.table())
+    data = {"prediction": str(args.pred), "ground_truth": str(args.gt), "label_map": label_map.name,
+            **pq.to_dict(), "scans": len(per_scan), "per_scan": per_scan}
+    from pathlib import Path
+
+    path = write_json_atomic(data, Path(args.out) / "metrics.json")
+    print(f"wrote {path}", file=sys.stderr)
     return 0

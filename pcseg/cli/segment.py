@@ -1,11 +1,13 @@
-"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply|las|laz]``.
+"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply|las|laz] [--panoptic]``.
 
 Formats: ``label`` = SemanticKITTI uint32 ``.label`` with raw ids (what the official tools
-read); ``npy`` = int64 (N,) train ids; ``ply`` = the scan's points coloured by class, with a
-``label`` field holding raw ids (written by :func:`pcseg.io.write_points`); ``las``/``laz`` (LAS/LAZ
-inputs only) = a copy of each input tile with ``classification`` set to the predicted raw ids
-(ASPRS codes) and everything else kept, streamed in chunks so tiles of any size fit in memory
-(:func:`pcseg.engine.las_stream.segment_las`); ``--probability`` adds an extra-bytes dimension. Inputs are point files or directories (searched for point files, not recursively).
+read; with ``--panoptic`` the upper 16 bits hold predicted instance ids); ``npy`` = int64 (N,)
+train ids; ``ply`` = the scan's points coloured by class, with a ``label`` field holding raw ids
+(written by :func:`pcseg.io.write_points`); ``las``/``laz`` (LAS/LAZ inputs only) = a copy of
+each input tile with ``classification`` set to the predicted raw ids (ASPRS codes) and
+everything else kept, streamed in chunks so tiles of any size fit in memory
+(:func:`pcseg.engine.las_stream.segment_las`); ``--probability`` adds an extra-bytes dimension.
+Inputs are point files or directories (searched for point files, not recursively).
 Each output is written atomically: a failure on one scan leaves earlier outputs intact.
 """
 
@@ -33,6 +35,9 @@ def add_arguments(parser) -> None:
                         help="las/laz: add an extra-bytes dimension 'probability' (float32) of the predicted class")
     parser.add_argument("--chunk-points", type=int, default=1_000_000,
                         help="las/laz: points read and written per chunk (memory bound)")
+    parser.add_argument("--panoptic", action="store_true",
+                        help="also predict instances (a checkpoint with an instance head, e.g. PanopticMinkUNet): "
+                        ".label files get instance ids in the upper 16 bits (--format label only)")
 
 
 def input_files(inputs) -> list[Path]:
@@ -61,6 +66,9 @@ def run(args) -> int:
 
     from pcseg.errors import PcsegValueError
 
+    if args.panoptic and args.format != "label":
+        raise PcsegValueError(f"--panoptic writes .label files (instance ids in the upper 16 bits): "
+                              f"--format must be label, got {args.format}")
     files = input_files(args.inputs)
     if args.format in ("las", "laz"):
         wrong = [str(p) for p in files if p.suffix.lower() not in (".las", ".laz")]
@@ -71,12 +79,22 @@ def run(args) -> int:
     if args.margin is not None:
         options["chunk_margin"] = args.margin
     seg = Segmenter.from_checkpoint(args.checkpoint, **options)
+    if args.panoptic and not seg.is_panoptic:
+        raise PcsegValueError(f"--panoptic: checkpoint {args.checkpoint} has no instance head "
+                              f"({type(seg.model).__name__}); train e.g. configs/synthetic_panoptic.yaml")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.format in ("las", "laz"):
         return _run_las(seg, files, out_dir, args)
     for path in tqdm(files, desc="segment", unit="scan", dynamic_ncols=True):
         cloud = read_points(path)
+        if args.panoptic:
+            labels, instance = seg.panoptic(cloud)
+            if int(instance.max(initial=0)) > 0xFFFF:
+                raise PcsegValueError(f"{path}: {int(instance.max())} instances do not fit the 16 bits of a .label file")
+            write_labels(out_dir / f"{path.stem}.label", seg.label_map.to_raw(labels), instance)
+            tqdm.write(f"{path.name}: {len(labels)} points, {int(instance.max(initial=0))} instances")
+            continue
         labels = seg(cloud)
         if args.format == "label":
             write_labels(out_dir / f"{path.stem}.label", seg.label_map.to_raw(labels))

@@ -46,6 +46,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--point-size", type=float, default=2.0, help="point size in pixels")
     parser.add_argument("--background", default="white", help="white, black, grey or R,G,B")
     parser.add_argument("--scan", type=int, default=0, help="index of the scan to start at (folders)")
+    parser.add_argument("--instances", action="store_true",
+                        help="--png: colour each instance (upper 16 bits of the .label: --pred if given, else --labels) "
+                        "with its own colour, stuff classes grey")
     parser.add_argument("--backend", choices=("auto", "open3d", "numpy"), default="auto",
                         help="--png renderer: Open3D offscreen, the numpy splat, or auto (Open3D, numpy if it fails)")
 
@@ -67,6 +70,10 @@ def run(args) -> int:
         label_map = LabelMap.builtin("semantickitti") if has_ids else None
     if not 0 <= args.scan < len(scans):
         raise PcsegValueError(f"--scan {args.scan} is outside 0..{len(scans) - 1} ({len(scans)} scans in {args.path})")
+    if args.instances and args.png is None:
+        raise PcsegValueError("--instances renders to --png (the window shows classes)")
+    if args.instances and args.mode is not None:
+        raise PcsegValueError("--instances chooses the colours itself: leave out --mode")
     if args.png is None:
         if args.mode == "compare":
             raise PcsegValueError("--mode compare is for --png; in the window switch modes with the actions")
@@ -86,8 +93,33 @@ def run(args) -> int:
     return 0
 
 
+def _render_instances(scan, label_map, args, background, path) -> None:
+    from pcseg.errors import PcsegValueError
+    from pcseg.io import read_labels, read_points
+    from pcseg.metrics import thing_classes
+    from pcseg.viz import save_png
+    from pcseg.viz.instances import render_instances
+
+    source, kind = (scan.pred, scan.pred_ids) if scan.pred is not None else (scan.labels, scan.label_ids)
+    if source is None or source.suffix.lower() != ".label":
+        raise PcsegValueError(f"--instances needs a .label file with instance ids (--pred or --labels) for {scan.name}")
+    cloud = read_points(scan.points)
+    semantic, instance = read_labels(source, return_instance=True, num_points=len(cloud))
+    semantic = label_map.to_train(semantic) if kind == "raw" else semantic
+    things = thing_classes(label_map)
+    if not things:
+        raise PcsegValueError(f"--instances: label map {label_map.name} names none of the SemanticKITTI thing classes")
+    image = render_instances(cloud, semantic, instance, things, ignore_index=label_map.ignore_index, view=args.view,
+                             width=args.width, height=args.height, point_size=args.point_size, background=background,
+                             caption=scan.name, backend=args.backend)
+    save_png(image, path)
+
+
 def _render_scan(scan, label_map, args, background, path) -> None:
     from pcseg.viz import render, render_comparison, save_png
+
+    if args.instances:
+        return _render_instances(scan, label_map, args, background, path)
 
     cloud, labels, pred = scan.load(label_map)
     mode = args.mode or ("compare" if labels is not None and pred is not None else None)

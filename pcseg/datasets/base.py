@@ -102,9 +102,11 @@ class ScanDataset(Dataset):
         index = int(index)
         rng = np.random.default_rng([self.seed, int(epoch), index])
         cloud = self.cloud(index)
-        xyz, labels = cloud.xyz, cloud.labels
+        xyz, labels, instance = cloud.xyz, cloud.labels, cloud.instance
         if labels is None:
             labels = np.full(len(cloud), -1, dtype=np.int64)
+        if instance is None:
+            instance = np.zeros(len(cloud), dtype=np.int64)
         feats_source, rows = cloud, np.arange(len(cloud), dtype=np.int64)
 
         if self.training:
@@ -114,6 +116,7 @@ class ScanDataset(Dataset):
                 other += other >= index
                 feats_source = _mix(cloud, self.cloud(other), int(aug.get("scan_mix_bands", 6)), rng)
                 xyz, labels = feats_source.xyz, feats_source.labels
+                instance = feats_source.instance if feats_source.instance is not None else np.zeros(len(xyz), np.int64)
                 rows = np.arange(len(xyz), dtype=np.int64)
             if aug.get("polar_mix", 0.0) > 0 and len(self) > 1 and rng.random() < aug["polar_mix"]:
                 other = int(rng.integers(0, len(self) - 1))
@@ -146,6 +149,7 @@ class ScanDataset(Dataset):
             "xyz": np.ascontiguousarray(xyz, dtype=np.float32),
             "feats": build_features(xyz, feats_source, self.features, rows),
             "labels": np.ascontiguousarray(labels[rows], dtype=np.int64),
+            "instance": np.ascontiguousarray(instance[rows], dtype=np.int64),
             "index": rows,
             "scan": index,
         }
@@ -163,6 +167,11 @@ def _mix(a, b, bands, rng):
         va, vb = getattr(a, name), getattr(b, name)
         if va is not None and vb is not None:
             fields[name] = np.concatenate([va[keep_a], vb[keep_b]])
+    if a.instance is not None and b.instance is not None:
+        # b's instances renumbered after a's so that the two scans' ids never collide
+        shift = int(a.instance.max(initial=0)) + 1
+        fields["instance"] = np.concatenate([a.instance[keep_a], np.where(b.instance[keep_b] > 0,
+                                                                          b.instance[keep_b] + shift, 0)])
     return PointCloud(xyz=np.concatenate([a.xyz[keep_a], b.xyz[keep_b]]), source=f"mix({a.source}, {b.source})",
                       **fields)
 

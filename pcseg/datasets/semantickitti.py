@@ -66,7 +66,8 @@ class SemanticKITTIDataset(ScanDataset):
         if size % 16:
             raise PointCloudFormatError(f"{scan}: {size} bytes is not a whole number of (x, y, z, intensity) float32 records")
         data = np.fromfile(scan, dtype="<f4").reshape(-1, 4)
-        labels = None
+        labels = instance = None
         if label is not None:
-            labels = self.to_train(read_labels(label, num_points=len(data)), label)
-        return PointCloud(xyz=data[:, :3], intensity=data[:, 3], labels=labels, source=str(scan))
+            raw, instance = read_labels(label, return_instance=True, num_points=len(data))
+            labels = self.to_train(raw, label)
+        return PointCloud(xyz=data[:, :3], intensity=data[:, 3], labels=labels, instance=instance, source=str(scan))

@@ -24,6 +24,7 @@ def model_classes() -> dict:
              "SPVCNN",
              "PointTransformerV3",
              "FastVoxelNet",
+             "PanopticMinkUNet",
              )
     return {name: getattr(models, name) for name in names if hasattr(models, name)}
 

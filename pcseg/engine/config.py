@@ -71,6 +71,7 @@ DEFAULTS = {
         "class_weights": "frequency",  # frequency | none
         "ce_weight": 1.0,
         "lovasz_weight": 1.0,
+        "offset_weight": 1.0,  # L1 loss of predicted instance-centre offsets (models with an instance head)
         "eval_every": 1,  # epochs
         "checkpoint_every_steps": None,  # also write `last` every N steps (mid-epoch resume)
         "max_steps": None,  # stop after this many optimizer steps in total (writes `last`)
@@ -152,7 +153,7 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     for key in ("epochs", "batch_size", "val_batch_size", "eval_every"):
         if not isinstance(train[key], int) or isinstance(train[key], bool) or train[key] < 1:
             raise ConfigError(f"config {source}: train.{key} must be a positive integer, got {train[key]!r}")
-    for key in ("lr", "weight_decay", "momentum", "ce_weight", "lovasz_weight"):
+    for key in ("lr", "weight_decay", "momentum", "ce_weight", "lovasz_weight", "offset_weight"):
         if not isinstance(train[key], (int, float)) or isinstance(train[key], bool) or train[key] < 0:
             raise ConfigError(f"config {source}: train.{key} must be a non-negative number, got {train[key]!r}")
     features = dataset["features"]

@@ -1,4 +1,5 @@
-"""Segmentation losses: class-weighted cross-entropy and Lovasz-softmax.
+"""Segmentation losses: class-weighted cross-entropy and Lovasz-softmax; the L1 instance-offset
+loss of panoptic models.
 
 Both are returned as *sums* with their normalisers (total weight, scan count) so the trainer can
 normalise by the global batch: under DDP every process divides by the totals all-reduced over
@@ -103,3 +104,38 @@ def lovasz_sum(logits, targets, offsets):
         total = total + lovasz_softmax(probs[start:end], targets[start:end])
         start = end
     return total, torch.tensor(float(len(offsets)), device=logits.device)
+
+
+def instance_centres(xyz, labels, instance, offsets, things):
+    """float (N, 3) centre (mean position) of each point's instance, and bool (N,) mask of the
+    points that have one: a thing class (train ids ``things``) and an instance id > 0.
+
+    Instances are told apart by (cloud of the ragged batch, class, instance id).
+    """
+    device = xyz.device
+    things_t = torch.as_tensor(list(things), dtype=torch.int64, device=device)
+    mask = torch.isin(labels, things_t) & (instance > 0)
+    centres = torch.zeros_like(xyz)
+    if not bool(mask.any()):
+        return centres, mask
+    counts = torch.diff(offsets, prepend=offsets.new_zeros(1))
+    cloud = torch.repeat_interleave(torch.arange(len(offsets), device=device), counts)
+    rows = torch.stack([cloud[mask], labels[mask], instance[mask]], dim=1)
+    _, group, sizes = torch.unique(rows, dim=0, return_inverse=True, return_counts=True)
+    sums = torch.zeros((len(sizes), 3), dtype=xyz.dtype, device=device).index_add_(0, group, xyz[mask])
+    centres[mask] = (sums / sizes[:, None].to(xyz.dtype))[group]
+    return centres, mask
+
+
+def offset_l1_sum(point_offsets, xyz, labels, instance, offsets, things):
+    """(sum over instance points of |predicted - true offset|_1, number of such points).
+
+    point_offsets float (N, 3): predicted vector from each point to its instance centre;
+    xyz float (N, 3); labels int64 (N,) train ids (ignored ids are simply not things);
+    instance int64 (N,); offsets (B,) ragged batch; things: train ids of the thing classes.
+    """
+    centres, mask = instance_centres(xyz.float(), labels, instance, offsets, things)
+    if not bool(mask.any()):
+        return point_offsets.sum() * 0.0, torch.zeros((), device=xyz.device)
+    error = (point_offsets[mask].float() - (centres[mask] - xyz[mask].float())).abs().sum(1)
+    return error.sum(), torch.tensor(float(mask.sum()), device=xyz.device)

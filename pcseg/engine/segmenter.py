@@ -4,6 +4,7 @@
     labels = seg(cloud)                      # int64 (N,) train ids 0..C-1
     raw = seg.label_map.to_raw(labels)       # raw ids, as .label files store them
     proba = seg.predict_proba(cloud)         # float32 (N, C)
+    semantic, instance = seg.panoptic(cloud)  # models with an instance head (PanopticMinkUNet)
 """
 
 from __future__ import annotations
@@ -101,6 +102,37 @@ class Segmenter:
             part = self._proba_tta(sub)
             proba[core] = part[np.searchsorted(context, core)]
         return proba
+
+    @property
+    def is_panoptic(self) -> bool:
+        """Whether the model has an instance head (then :meth:`panoptic` works)."""
+        from pcseg.engine.panoptic import is_panoptic
+
+        return is_panoptic(self.model)
+
+    def panoptic(self, points) -> tuple[np.ndarray, np.ndarray]:
+        """``(semantic int64 (N,) train ids, instance int64 (N,))`` for every point.
+
+        Instance ids are 0 on stuff classes and 1, 2, ... on the things the model found. The
+        whole cloud runs in one pass (no chunks, no test-time augmentation), so instances never
+        straddle chunk borders. ``points`` as in :meth:`__call__`.
+        """
+        from pcseg.datasets.features import build_features
+        from pcseg.engine.panoptic import predict_panoptic, require_panoptic
+
+        require_panoptic(self.model, "Segmenter.panoptic")
+        cloud = self._as_cloud(points)
+        if len(cloud) == 0:
+            raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
+        feats = build_features(cloud.xyz, cloud, self.features)
+        semantic, instance = predict_panoptic(
+            self.model,
+            torch.from_numpy(np.ascontiguousarray(cloud.xyz, dtype=np.float32)).to(self.device),
+            torch.from_numpy(feats).to(self.device),
+            torch.tensor([len(cloud)], dtype=torch.int64, device=self.device),
+            self.label_map.ignore_index,
+        )
+        return semantic.cpu().numpy().astype(np.int64), instance.cpu().numpy().astype(np.int64)
 
     # ------------------------------------------------------------------ internals
     def _as_cloud(self, points):

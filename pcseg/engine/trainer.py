@@ -27,18 +27,22 @@ from pcseg.engine.builders import (build_dataset, build_label_map, build_model, 
                                    build_scheduler)
 from pcseg.engine.checkpoint import (RESUME_KEYS, label_map_spec, load_checkpoint, rng_states, save_checkpoint,
                                      set_rng_states)
-from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, weighted_ce_sum
+from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, offset_l1_sum, weighted_ce_sum
+from pcseg.engine.panoptic import is_panoptic
 from pcseg.errors import CheckpointError, ConfigError
 
 
 class RaggedForward(torch.nn.Module):
-    """Routes ``forward`` to ``model.forward_ragged`` so DDP's hooks see every call."""
+    """Routes ``forward`` to ``model.forward_ragged`` (or ``forward_panoptic`` with
+    ``panoptic=True``) so DDP's hooks see every call."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, xyz, feats, offsets):
+    def forward(self, xyz, feats, offsets, panoptic: bool = False):
+        if panoptic:
+            return self.model.forward_panoptic(xyz, feats, offsets)
         return self.model.forward_ragged(xyz, feats, offsets)
 
 
@@ -114,6 +118,7 @@ class Trainer:
             self.class_weights = frequency_class_weights(self.train_set.label_histogram(), ignore).to(self.device)
         else:
             self.class_weights = None
+        self.panoptic = is_panoptic(self.model) and tcfg["offset_weight"] > 0
         self.out_dir = Path(tcfg["out_dir"])
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.best_miou = -1.0
@@ -207,7 +212,7 @@ class Trainer:
         if self.rank != 0:
             return
         path = self.out_dir / "log.csv"
-        fields = ["epoch", "step", "train_loss", "lr", "scans_per_s", "val_miou", "val_accuracy", "time"]
+        fields = ["epoch", "step", "train_loss", "lr", "scans_per_s", "val_miou", "val_accuracy", "val_pq", "time"]
         new = not path.exists()
         with open(path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
@@ -237,14 +242,22 @@ class Trainer:
         targets = masked_targets(batch["labels"].to(self.device), self.ignore, self.label_map.num_classes)
         self.model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            logits = self.forward(xyz, feats, offsets)
-        logits = logits.float()
+            out = self.forward(xyz, feats, offsets, self.panoptic)
+        logits = (out[0] if self.panoptic else out).float()
         ce, ce_norm = weighted_ce_sum(logits, targets, self.class_weights)
         lov, lov_norm = lovasz_sum(logits, targets, offsets) if self.tcfg["lovasz_weight"] > 0 else (logits.sum() * 0, torch.ones(()))
+        if self.panoptic:  # instance centres from the (augmented) points of each scan's ground-truth instances
+            if "instance" not in batch:
+                raise ConfigError("a panoptic model is trained but the dataset gives no instance ids")
+            off, off_norm = offset_l1_sum(out[1], xyz, targets, batch["instance"].to(self.device), offsets,
+                                          self.model.things)
+        else:
+            off, off_norm = logits.sum() * 0, torch.ones(())
         # normalise by the global batch: DDP averages gradients over processes, so multiply by world
-        norms = dist.all_reduce_sum(torch.stack([ce_norm.float().to(self.device), lov_norm.float().to(self.device)]))
+        norms = dist.all_reduce_sum(torch.stack([n.float().to(self.device) for n in (ce_norm, lov_norm, off_norm)]))
         loss = (self.tcfg["ce_weight"] * ce / norms[0].clamp_min(1e-12)
-                + self.tcfg["lovasz_weight"] * lov / norms[1].clamp_min(1e-12)) * self.world
+                + self.tcfg["lovasz_weight"] * lov / norms[1].clamp_min(1e-12)
+                + self.tcfg["offset_weight"] * off / norms[2].clamp_min(1e-12)) * self.world
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.tcfg["grad_clip"]:
@@ -331,13 +344,22 @@ class Trainer:
             miou = float(cm.miou())
             self.last_metrics = {"epoch": self.epoch, "step": self.step, "miou": miou,
                                  "accuracy": float(cm.accuracy()), "iou": [float(v) for v in cm.iou()]}
+            if self.panoptic and self.world == 1:  # PQ needs whole scans' segments: one process only
+                from pcseg.engine.panoptic import evaluate_panoptic
+
+                pq = evaluate_panoptic(self.model, self.val_set, self.label_map, self.device, amp_dtype=self.amp_dtype)
+                summary = pq.summary()
+                self.last_metrics.update({k: summary[k] for k in ("pq", "sq", "rq", "pq_things", "pq_stuff")})
+                row.update(val_pq=summary["pq"])
+                self._scalar("val/pq", summary["pq"], self.step)
             row.update(val_miou=miou, val_accuracy=float(cm.accuracy()))
             self._scalar("val/miou", miou, self.step)
             is_best = miou > self.best_miou
             if is_best:
                 self.best_miou = miou
         self.log(f"epoch {self.epoch}: loss {row['train_loss']:.4f}, {row['scans_per_s']:.2f} scans/s"
-                 + (f", val mIoU {row['val_miou'] * 100:.1f}%" if "val_miou" in row else ""))
+                 + (f", val mIoU {row['val_miou'] * 100:.1f}%" if "val_miou" in row else "")
+                 + (f", val PQ {row['val_pq'] * 100:.1f}%" if "val_pq" in row else ""))
         self._csv(row)
         self.save("last")
         if is_best:

@@ -196,3 +196,41 @@ def write_report(result: ScoreResult, out_dir, extra: dict | None = None, plots:
         written["confusion_matrix"] = plot_confusion_matrix(cm, out_dir / "confusion_matrix.png")
         written["class_iou"] = plot_class_iou(cm, out_dir / "class_iou.png", colors=colors)
     return written
+
+
+def score_panoptic_files(pred, gt, label_map, min_points: int = 50, things=None, sequences=None,
+                         progress=None):
+    """Panoptic quality of predicted ``.label`` files (instance ids in the upper 16 bits).
+
+    Pairs files like :func:`score_files`; both sides hold raw ids (mapped with the label map's
+    learning map, as the official ``evaluate_panoptic.py`` does). ``things``: train ids of the
+    thing classes (default: the SemanticKITTI thing classes found by name in the label map).
+    Returns ``(PanopticQuality over every scan, per-scan records)``.
+    """
+    from pcseg.io import read_labels
+    from pcseg.metrics.panoptic import PanopticQuality, thing_classes
+
+    pairs = pair_files(pred, gt, sequences)
+    for _, pred_path, gt_path in pairs:
+        for path in (pred_path, gt_path):
+            if path.suffix.lower() != ".label":
+                raise PcsegValueError(f"{path}: panoptic scoring needs .label files (instance ids in the upper 16 bits)")
+    things = thing_classes(label_map) if things is None else things
+    total = PanopticQuality(label_map.num_classes, label_map.ignore_index, min_points, things, label_map.class_names)
+    per_scan = []
+    for key, pred_path, gt_path in pairs if progress is None else progress(pairs):
+        p_sem, p_inst = read_labels(pred_path, return_instance=True)
+        g_sem, g_inst = read_labels(gt_path, return_instance=True)
+        if len(p_sem) != len(g_sem):
+            raise PcsegValueError(f"{pred_path} has {len(p_sem)} labels but {gt_path} has {len(g_sem)}")
+        scan = PanopticQuality(total.num_classes, total.ignore_index, min_points, things, total.class_names)
+        try:
+            scan.update(label_map.to_train(p_sem), p_inst, label_map.to_train(g_sem), g_inst)
+        except PcsegValueError as exc:
+            raise PcsegValueError(f"{pred_path} vs {gt_path}: {exc}") from None
+        total.merge(scan)
+        labeled = int(scan.semantic.matrix.sum())
+        s = scan.summary() if labeled else {}
+        per_scan.append({"scan": key, "prediction": str(pred_path), "ground_truth": str(gt_path),
+                         "points": int(len(g_sem)), "labeled_points": labeled, "pq": s.get("pq"), "miou": s.get("miou")})
+    return total, per_scan

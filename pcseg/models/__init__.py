@@ -20,3 +20,7 @@ __all__ += ["PointTransformerV3"]
 from pcseg.models.realtime import FastVoxelNet  # noqa: E402
 
 __all__ += ["FastVoxelNet"]
+
+from pcseg.models.panoptic import PanopticMinkUNet, PanopticModel  # noqa: E402
+
+__all__ += ["PanopticModel", "PanopticMinkUNet"]

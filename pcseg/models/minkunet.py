@@ -115,10 +115,12 @@ class MinkUNet(nn.Module):
             self.up.append(_conv_bn_relu(prev, cout, SparseInverseConv3d(prev, cout, 2, 2, bias=False)))
             self.decoder.append(_stage(cout + skips[j], cout, blocks[4 + j]))
             prev = cout
+        self.feature_channels = prev
         self.classifier = nn.Linear(prev, num_classes)
 
-    def forward_sparse(self, x: SparseTensor) -> SparseTensor:
-        """Per-voxel logits (a stride-1 SparseTensor) of a stride-1 voxel SparseTensor."""
+    def features_sparse(self, x: SparseTensor) -> SparseTensor:
+        """Last decoder features (a stride-1 SparseTensor, ``feature_channels`` wide) of a stride-1
+        voxel SparseTensor: what the classifier (and an instance head) reads."""
         x = self.stem(x)
         skips = [x]
         for down, enc in zip(self.down, self.encoder):
@@ -126,6 +128,11 @@ class MinkUNet(nn.Module):
             skips.append(x)
         for j, (up, dec) in enumerate(zip(self.up, self.decoder)):
             x = dec(sparse_cat([up(x), skips[3 - j]]))
+        return x
+
+    def forward_sparse(self, x: SparseTensor) -> SparseTensor:
+        """Per-voxel logits (a stride-1 SparseTensor) of a stride-1 voxel SparseTensor."""
+        x = self.features_sparse(x)
         return x.replace_feats(self.classifier(x.feats))
 
     def voxelize(self, xyz: torch.Tensor, feats: torch.Tensor, offsets: torch.Tensor):
