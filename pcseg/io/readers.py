@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from pcseg.errors import PcsegValueError, PointCloudFormatError
+from pcseg.errors import PcsegError, PcsegValueError, PointCloudFormatError
 from pcseg.io._common import check_points, existing_file, scale_colors, split_offset
 from pcseg.io.pointcloud import PointCloud
 
@@ -75,7 +75,17 @@ def read_points(path, *, labels=None, drop_invalid: bool = False, **options) -> 
         raise PcsegValueError(
             f"read_points({path}): option(s) {unknown} do not apply to {suffix} files; accepted: {accepted}"
         )
-    cloud = reader(path, **options)
+    try:
+        cloud = reader(path, **options)
+    except PcsegError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError, EOFError, OSError,
+            UnicodeError) as exc:
+        # a damaged file can trip numpy/laspy/h5py deep inside; the readers check what they can,
+        # and this keeps the contract for the rest: one error naming the file, no traceback
+        raise PointCloudFormatError(
+            f"{path}: not a readable {suffix} file (damaged or not in that format: {type(exc).__name__})"
+        ) from None
     if labels is not None:
         from pcseg.io.labels import read_labels
 
@@ -325,10 +335,16 @@ def _delimiter_of(path) -> str | None:
     return None
 
 
-def _read_ply_pcd(path):
-    from pcseg.io.open3d_io import read_open3d
+def _read_ply(path):
+    from pcseg.io.ply import read_ply
 
-    return read_open3d(path)
+    return read_ply(path)
+
+
+def _read_pcd(path):
+    from pcseg.io.pcd import read_pcd
+
+    return read_pcd(path)
 
 
 def _read_las(path, las_fields=None):
@@ -341,8 +357,8 @@ _READERS = {
     ".bin": read_bin,
     ".npy": read_npy,
     ".npz": read_npz,
-    ".ply": _read_ply_pcd,
-    ".pcd": _read_ply_pcd,
+    ".ply": _read_ply,
+    ".pcd": _read_pcd,
     ".las": _read_las,
     ".laz": _read_las,
     ".h5": read_h5,
