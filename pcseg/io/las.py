@@ -1,6 +1,17 @@
-"""``.las`` / ``.laz`` through laspy: scaled coordinates, intensity, RGB, classification."""
+"""``.las`` / ``.laz`` through laspy: scaled coordinates, intensity, RGB, classification.
+
+Damaged files must not take the caller down: the header's point count is checked against the
+file size before any point is read (an uncompressed LAS promising more points than it holds is
+refused at once), and compressed points are decoded in a child process (:func:`_read_laz_in_child`)
+with a memory and time limit, so a decompressor that aborts or runs away on corrupt data becomes a
+:class:`PointCloudFormatError` naming the file instead of killing a batch job.
+"""
 
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import numpy as np
 
@@ -27,10 +38,14 @@ def read_las(path, las_fields=None) -> PointCloud:
     except ImportError:
         raise PcsegValueError(f"{path}: reading LAS files needs laspy (pip install laspy)") from None
     where = str(path)
-    try:
-        las = laspy.read(where)
-    except Exception as exc:  # laspy raises its own LaspyException and plain errors for bad files
-        raise PointCloudFormatError(f"{where}: not a readable LAS/LAZ file ({exc})") from None
+    compressed = _check_header(path, laspy)
+    if compressed:
+        las = _read_laz_in_child(path)
+    else:
+        try:
+            las = laspy.read(where)
+        except Exception as exc:  # laspy raises its own LaspyException and plain errors for bad files
+            raise PointCloudFormatError(f"{where}: not a readable LAS/LAZ file ({_short(exc)})") from None
     dims = set(las.point_format.dimension_names)
     for name in las_fields or ():
         if name not in dims:
@@ -57,3 +72,115 @@ def read_las(path, las_fields=None) -> PointCloud:
     if "classification" in dims:
         kwargs["labels"] = np.asarray(las.classification, dtype=np.int64)
     return PointCloud(**kwargs)
+
+
+def _short(exc) -> str:
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return text or type(exc).__name__
+
+
+def _check_header(path, laspy) -> bool:
+    """Read the header only; refuse counts the file cannot hold. Returns whether points are compressed."""
+    where = str(path)
+    size = path.stat().st_size
+    try:
+        with laspy.open(where) as reader:
+            header = reader.header
+            count = int(header.point_count)
+            record = int(header.point_format.size)
+            start = int(header.offset_to_point_data)
+            compressed = bool(header.are_points_compressed)
+    except Exception as exc:
+        raise PointCloudFormatError(f"{where}: not a readable LAS/LAZ file ({_short(exc)})") from None
+    if not compressed and start + count * record > size:
+        raise PointCloudFormatError(
+            f"{where}: the LAS header promises {count} points of {record} bytes from byte {start}, "
+            f"but the file holds {size} bytes (truncated or damaged)"
+        )
+    return compressed
+
+
+def _read_laz_in_child(path):
+    """Decompress ``path`` in a forked child (memory and time limited) and read the LAS it writes.
+
+    Forking costs a few milliseconds (laspy is already imported); the child's address space may
+    grow by a budget generous for any real file (4 GiB + 200 x the file size), so a header that
+    promises billions of points fails there with a MemoryError instead of exhausting the machine.
+    """
+    import tempfile
+
+    import laspy
+
+    where = str(path)
+    size = path.stat().st_size
+    budget = (4 << 30) + 200 * size
+    timeout = 60 + size / 2**20 * 10
+    with tempfile.TemporaryDirectory(prefix="pcseg-laz-") as folder:
+        out = os.path.join(folder, "points.las")
+        status, reason = _run_forked(lambda: laspy.read(where).write(out), budget, timeout)
+        if status == "timeout":
+            raise PointCloudFormatError(f"{where}: decompressing the LAZ points took over {timeout:.0f} s; "
+                                        "the file is damaged")
+        if status != 0:
+            raise PointCloudFormatError(f"{where}: not a readable LAZ file ({reason})")
+        try:
+            return laspy.read(out)
+        except Exception as exc:
+            raise PointCloudFormatError(f"{where}: not a readable LAZ file ({_short(exc)})") from None
+
+
+def _run_forked(work, budget: int, timeout: float):
+    """Run ``work()`` in a forked child; returns (0, "") on success, (exit code or "timeout", reason)."""
+    import resource
+
+    if not hasattr(os, "fork"):  # no fork (Windows): decode in this process
+        work()
+        return 0, ""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 3
+        try:
+            os.close(read_end)
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = _address_space() + budget
+            if hard == resource.RLIM_INFINITY or limit < hard:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+            work()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits
+            os.write(write_end, _short(exc).encode("utf-8", "replace")[:300])
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    done = 0
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                return "timeout", ""
+            time.sleep(0.005)
+        reason = os.read(read_end, 400).decode("utf-8", "replace")
+        if os.WIFSIGNALED(status):
+            return -os.WTERMSIG(status), f"the decompressor crashed with {signal.Signals(os.WTERMSIG(status)).name}"
+        return os.WEXITSTATUS(status), reason
+    finally:
+        os.close(read_end)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (Linux), or 0 where unknown."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

@@ -12,7 +12,10 @@ Without ``record_fields`` the column count picks a default layout (``DEFAULT_LAY
 from __future__ import annotations
 
 import inspect
+import tokenize
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -79,10 +82,10 @@ def read_points(path, *, labels=None, drop_invalid: bool = False, **options) -> 
         cloud = reader(path, **options)
     except PcsegError:
         raise
-    except (ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError, EOFError, OSError,
-            UnicodeError) as exc:
-        # a damaged file can trip numpy/laspy/h5py deep inside; the readers check what they can,
-        # and this keeps the contract for the rest: one error naming the file, no traceback
+    except (Exception, MemoryError) as exc:
+        # a damaged file can trip numpy/zipfile/laspy/h5py deep inside; the readers check what they
+        # can and name the problem, and this keeps the contract for the rest: one error naming
+        # the file, no traceback (the exception type is kept for a bug report)
         raise PointCloudFormatError(
             f"{path}: not a readable {suffix} file (damaged or not in that format: {type(exc).__name__})"
         ) from None
@@ -203,8 +206,9 @@ def read_npy(path, record_fields=None, dims=None) -> PointCloud:
     are column names (what :func:`write_points` writes)."""
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise PointCloudFormatError(f"{path}: not a readable .npy array ({exc})") from None
+    except (ValueError, SyntaxError, EOFError, OSError, tokenize.TokenError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise PointCloudFormatError(f"{path}: not a readable .npy array ({reason})") from None
     return _cloud_from_array(data, record_fields, dims, str(path))
 
 
@@ -228,11 +232,14 @@ def read_npz(path, names=None, record_fields=None) -> PointCloud:
     ``names`` maps a field to another array name."""
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise PointCloudFormatError(f"{path}: not a readable .npz archive ({exc})") from None
-    with archive:
-        # NpzFile loads an array only when indexed, so unused arrays are never read
-        return _cloud_from_named(archive, names, record_fields, str(path))
+        with archive:
+            # NpzFile loads an array only when indexed, so unused arrays are never read
+            return _cloud_from_named(archive, names, record_fields, str(path))
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error) as exc:
+        if isinstance(exc, PcsegError):
+            raise
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise PointCloudFormatError(f"{path}: not a readable .npz archive ({reason})") from None
 
 
 def _cloud_from_named(arrays: dict, names, record_fields, where) -> PointCloud:
@@ -301,13 +308,19 @@ def read_h5(path, names=None, record_fields=None) -> PointCloud:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise PointCloudFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with handle:
-        # h5py datasets are read only when picked (np.asarray), so unused ones cost nothing
-        arrays = {key: value for key, value in handle.items() if isinstance(value, h5py.Dataset)}
-        for wanted in (names or {}).values():
-            if wanted not in arrays and wanted in handle and isinstance(handle[wanted], h5py.Dataset):
-                arrays[wanted] = handle[wanted]
-        return _cloud_from_named(arrays, names, record_fields, str(path))
+    try:
+        with handle:
+            # h5py datasets are read only when picked (np.asarray), so unused ones cost nothing
+            arrays = {key: value for key, value in handle.items() if isinstance(value, h5py.Dataset)}
+            for wanted in (names or {}).values():
+                if wanted not in arrays and wanted in handle and isinstance(handle[wanted], h5py.Dataset):
+                    arrays[wanted] = handle[wanted]
+            return _cloud_from_named(arrays, names, record_fields, str(path))
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # HDF5 reports damage in these
+        if isinstance(exc, PcsegError):
+            raise
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise PointCloudFormatError(f"{path}: not a readable HDF5 file ({reason})") from None
 
 
 # --------------------------------------------------------------------------- .txt / .xyz
