@@ -157,3 +157,48 @@ def test_damaged_headers_are_refused_with_the_file_name(tmp_path, text, match):
     with pytest.raises(PointCloudFormatError, match=match) as info:
         read_points(path)
     assert str(path) in str(info.value)
+
+
+def _las_bytes(tmp_path, suffix, n=120, version="1.2", point_format=3):
+    laspy = pytest.importorskip("laspy")
+    header = laspy.LasHeader(point_format=point_format, version=version)
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = XYZ[np.arange(n) % len(XYZ)].T
+    path = tmp_path / f"ok{suffix}"
+    las.write(str(path))
+    return bytearray(path.read_bytes())
+
+
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_las_header_counts_beyond_the_file_are_refused_at_once(tmp_path, suffix):
+    """laspy trusts these counts: it looped for minutes over a damaged VLR count, and read for
+    as long when the point count exceeded the file (LAS 1.2 layout: VLR count at byte 100,
+    point count at 107)."""
+    import struct
+
+    if suffix == ".laz":
+        laspy = pytest.importorskip("laspy")
+        if not laspy.LazBackend.detect_available():
+            pytest.skip("no LAZ backend")
+    good = _las_bytes(tmp_path, suffix)
+    for field, at, value, match in [("vlrs", 100, 4_000_000_000, "VLRs cannot fit"),
+                                    ("points", 107, 50_000_000, "points")]:
+        data = bytearray(good)
+        struct.pack_into("<I", data, at, value)
+        path = tmp_path / f"bad_{field}{suffix}"
+        path.write_bytes(bytes(data))
+        with pytest.raises(PointCloudFormatError, match=rf"bad_{field}\{suffix}: damaged LAS/LAZ header: .*{match}"):
+            read_points(path)
+    assert len(read_points(tmp_path / f"ok{suffix}")) == 120
+
+
+def test_las14_header_counts_are_checked(tmp_path):
+    import struct
+
+    good = _las_bytes(tmp_path, ".las", version="1.4", point_format=6)
+    data = bytearray(good)
+    struct.pack_into("<Q", data, 247, 10**12)  # the 64-bit point count of LAS 1.4
+    (tmp_path / "big14.las").write_bytes(bytes(data))
+    with pytest.raises(PointCloudFormatError, match="big14.las: damaged LAS/LAZ header: it promises 1000000000000"):
+        read_points(tmp_path / "big14.las")
+    assert len(read_points(tmp_path / "ok.las")) == 120

@@ -1,8 +1,8 @@
 """``.las`` / ``.laz`` through laspy: scaled coordinates, intensity, RGB, classification.
 
-Damaged files must not take the caller down: the header's point count is checked against the
-file size before any point is read (an uncompressed LAS promising more points than it holds is
-refused at once), and compressed points are decoded in a child process (:func:`_read_laz_in_child`)
+Damaged files must not take the caller down: the header's counts are checked against the file
+size before laspy sees it (:mod:`pcseg.io.las_check`: a LAS promising more points than it holds
+is refused at once), and compressed points are decoded in a child process (:func:`_read_laz_in_child`)
 with a memory and time limit, so a decompressor that aborts or runs away on corrupt data becomes a
 :class:`PointCloudFormatError` naming the file instead of killing a batch job.
 """
@@ -17,6 +17,7 @@ import numpy as np
 
 from pcseg.errors import PcsegValueError, PointCloudFormatError
 from pcseg.io._common import scale_colors
+from pcseg.io.las_check import check_las_layout
 from pcseg.io.pointcloud import PointCloud
 
 
@@ -38,9 +39,9 @@ def read_las(path, las_fields=None) -> PointCloud:
     except ImportError:
         raise PcsegValueError(f"{path}: reading LAS files needs laspy (pip install laspy)") from None
     where = str(path)
-    compressed = _check_header(path, laspy)
-    if compressed:
-        las = _read_laz_in_child(path)
+    layout = check_las_layout(path)
+    if layout.compressed:
+        las = _read_laz_in_child(path, layout)
     else:
         try:
             las = laspy.read(where)
@@ -79,33 +80,12 @@ def _short(exc) -> str:
     return text or type(exc).__name__
 
 
-def _check_header(path, laspy) -> bool:
-    """Read the header only; refuse counts the file cannot hold. Returns whether points are compressed."""
-    where = str(path)
-    size = path.stat().st_size
-    try:
-        with laspy.open(where) as reader:
-            header = reader.header
-            count = int(header.point_count)
-            record = int(header.point_format.size)
-            start = int(header.offset_to_point_data)
-            compressed = bool(header.are_points_compressed)
-    except Exception as exc:
-        raise PointCloudFormatError(f"{where}: not a readable LAS/LAZ file ({_short(exc)})") from None
-    if not compressed and start + count * record > size:
-        raise PointCloudFormatError(
-            f"{where}: the LAS header promises {count} points of {record} bytes from byte {start}, "
-            f"but the file holds {size} bytes (truncated or damaged)"
-        )
-    return compressed
-
-
-def _read_laz_in_child(path):
+def _read_laz_in_child(path, layout):
     """Decompress ``path`` in a forked child (memory and time limited) and read the LAS it writes.
 
     Forking costs a few milliseconds (laspy is already imported); the child's address space may
-    grow by a budget generous for any real file (4 GiB + 200 x the file size), so a header that
-    promises billions of points fails there with a MemoryError instead of exhausting the machine.
+    grow by 2 GiB plus three times the decompressed size the (checked) header states, so a damaged
+    count fails there with a MemoryError instead of exhausting the machine.
     """
     import tempfile
 
@@ -113,8 +93,8 @@ def _read_laz_in_child(path):
 
     where = str(path)
     size = path.stat().st_size
-    budget = (4 << 30) + 200 * size
-    timeout = 60 + size / 2**20 * 10
+    budget = (2 << 30) + 3 * layout.points * layout.record_size + 2 * size
+    timeout = 60 + layout.points * layout.record_size / 2**20
     with tempfile.TemporaryDirectory(prefix="pcseg-laz-") as folder:
         out = os.path.join(folder, "points.las")
         status, reason = _run_forked(lambda: laspy.read(where).write(out), budget, timeout)

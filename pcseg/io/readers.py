@@ -115,10 +115,10 @@ def cloud_from_columns(columns: np.ndarray, fields, where: str) -> PointCloud:
     kwargs: dict = {"xyz": xyz, "offset": offset, "source": where}
     if "intensity" in fields:
         kwargs["intensity"] = columns[:, fields.index("intensity")]
-    color_cols = _pick(fields, _COLOR_ALIASES)
+    color_cols = _pick(fields, _COLOR_ALIASES, where)
     if color_cols is not None:
         kwargs["rgb"] = scale_colors(columns[:, color_cols], where)
-    normal_cols = _pick(fields, _NORMAL_NAMES)
+    normal_cols = _pick(fields, _NORMAL_NAMES, where)
     if normal_cols is not None:
         kwargs["normals"] = columns[:, normal_cols]
     for key, names in (("labels", _LABEL_NAMES), ("instance", _INSTANCE_NAMES)):
@@ -128,7 +128,7 @@ def cloud_from_columns(columns: np.ndarray, fields, where: str) -> PointCloud:
     return PointCloud(**kwargs)
 
 
-def _pick(fields, aliases) -> list[int] | None:
+def _pick(fields, aliases, where) -> list[int] | None:
     """Column indices of the 3 components named by ``aliases`` (component -> 0/1/2), or None."""
     found = {}
     for i, f in enumerate(fields):
@@ -137,7 +137,7 @@ def _pick(fields, aliases) -> list[int] | None:
     if not found:
         return None
     if sorted(found) != [0, 1, 2]:
-        raise PcsegValueError(f"record_fields {fields}: a 3-component field is incomplete")
+        raise PcsegValueError(f"{where}: record_fields {fields}: a 3-component field is incomplete")
     return [found[0], found[1], found[2]]
 
 
