@@ -121,3 +121,18 @@ def test_segment_rerun_skips_existing_outputs(tmp_path, capsys, monkeypatch):
                  "--out", str(tmp_path / "both")]) == 2
     assert "would both be written to" in capsys.readouterr().err
     assert not (tmp_path / "both").exists()
+
+
+def test_config_mistakes_name_the_file_before_any_work(tmp_path, capsys):
+    """A feature the data lacks and a misspelt model argument: one line naming the config file
+    (with a did-you-mean), found before training starts, leaving no run folder behind."""
+    root = write_toy_kitti(tmp_path / "data", sequences=("00", "08"), scans=1, n=200)
+    config = _config_file(tmp_path, root, tmp_path / "run")
+    assert main(["train", str(config), "--set", "dataset.features=[xyz,rgb]"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"pcseg train: error: config {config}: dataset.features")
+    assert "no rgb field" in err and "000000.bin" in err
+    assert main(["train", str(config), "--set", "model.hiden=8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pcseg train: error: config {config}: unknown key model.hiden (did you mean model.hidden?)")
+    assert not (tmp_path / "run").exists()

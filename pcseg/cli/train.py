@@ -28,7 +28,7 @@ def run(args) -> int:
     with GracefulStop() as stop:
         try:
             config = load_config(args.config, args.overrides)
-            trainer = Trainer(config)
+            trainer = _build_trainer(Trainer, config, args.config)
             if stop.requested:
                 raise TrainingInterrupted(stop.signum)
             trainer.log(f"training {config['model']['name']} on {config['dataset']['name']} "
@@ -47,3 +47,16 @@ def run(args) -> int:
         trainer.log(f"last evaluation: mIoU {metrics['miou'] * 100:.2f}% (epoch {metrics['epoch']}); "
                     f"best {trainer.best_miou * 100:.2f}%")
     return 0
+
+
+def _build_trainer(trainer_class, config, source):
+    """The trainer; a config mistake found while building it (a model argument, a feature the
+    data lacks) names the config file, as load_config's own errors do."""
+    from pcseg.errors import ConfigError
+
+    try:
+        return trainer_class(config)
+    except ConfigError as exc:
+        if str(source) in str(exc):
+            raise
+        raise ConfigError(f"config {source}: {exc}") from None

@@ -81,13 +81,20 @@ class Trainer:
         self.log = log if self.rank == 0 else (lambda *a, **k: None)
         seed_everything(tcfg["seed"])
         self.label_map = label_map or build_label_map(config["dataset"])
+        # the model first: a mistake in its arguments is reported before datasets are scanned
+        # (neither touches the other's RNG, so the order changes no result)
+        from pcseg.datasets.features import feature_width
+
+        in_channels = train_set.in_channels if train_set is not None else feature_width(config["dataset"]["features"])
+        self.model = model if model is not None else build_model(
+            config["model"], self.label_map.num_classes, in_channels, self.label_map.name)
         self.train_set = train_set if train_set is not None else build_dataset(config, "train", self.label_map)
         if val_set is None and config["dataset"]["val_split"] is not None:
             val_set = build_dataset(config, "val", self.label_map)
         self.val_set = val_set
-        in_channels = self.train_set.in_channels
-        self.model = model if model is not None else build_model(
-            config["model"], self.label_map.num_classes, in_channels, self.label_map.name)
+        for dataset in (self.train_set, self.val_set):  # before any work: nothing written yet
+            if hasattr(dataset, "check_features"):
+                dataset.check_features()
         if getattr(self.model, "num_classes", self.label_map.num_classes) != self.label_map.num_classes:
             raise ConfigError(f"model has {self.model.num_classes} classes but label map "
                               f"{self.label_map.name} has {self.label_map.num_classes}")
