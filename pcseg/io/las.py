@@ -111,17 +111,22 @@ def _read_laz_in_child(path, layout):
 
 def _run_forked(work, budget: int, timeout: float):
     """Run ``work()`` in a forked child; returns (0, "") on success, (exit code or "timeout", reason)."""
+    import faulthandler
     import resource
+    import tempfile
 
     if not hasattr(os, "fork"):  # no fork (Windows): decode in this process
         work()
         return 0, ""
     read_end, write_end = os.pipe()
+    log = tempfile.TemporaryFile()  # the child's stderr: a crash message, kept off the caller's terminal
     pid = os.fork()
     if pid == 0:  # child: never returns
         code = 3
         try:
             os.close(read_end)
+            faulthandler.disable()
+            os.dup2(log.fileno(), 2)
             soft, hard = resource.getrlimit(resource.RLIMIT_AS)
             limit = _address_space() + budget
             if hard == resource.RLIM_INFINITY or limit < hard:
@@ -145,10 +150,14 @@ def _run_forked(work, budget: int, timeout: float):
             time.sleep(0.005)
         reason = os.read(read_end, 400).decode("utf-8", "replace")
         if os.WIFSIGNALED(status):
-            return -os.WTERMSIG(status), f"the decompressor crashed with {signal.Signals(os.WTERMSIG(status)).name}"
+            log.seek(0)
+            lines = [line for line in log.read()[-2000:].decode("utf-8", "replace").splitlines() if line.strip()]
+            said = f": {lines[-1].strip()[:160]}" if lines else ""
+            return -os.WTERMSIG(status), f"the decompressor crashed with {signal.Signals(os.WTERMSIG(status)).name}{said}"
         return os.WEXITSTATUS(status), reason
     finally:
         os.close(read_end)
+        log.close()
         if not done:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
