@@ -82,7 +82,7 @@ def run(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(f".*.tmp.{args.format}"):  # temp files of a run killed mid-write
         stale.unlink(missing_ok=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM too ends with whole files and one line
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM too: whole files and one line
     done = 0
     try:
         for path, out in tqdm(todo, desc="segment", unit="scan", dynamic_ncols=True):
@@ -104,6 +104,8 @@ def run(args) -> int:
         print(f"\npcseg segment: interrupted; {done} of {len(todo)} output(s) written whole to {out_dir}; "
               "the same command continues (existing outputs are skipped)", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     note = f"; skipped {skipped} that already existed (--overwrite to redo them)" if skipped else ""
     print(f"wrote {len(todo)} {args.format} file(s) to {out_dir}{note}")
     return 0
