@@ -72,3 +72,67 @@ def test_cli_errors_are_clear_and_keep_outputs(tmp_path, capsys):
     assert "label map semantickitti" in capsys.readouterr().err
     assert main(["segment", "--checkpoint", str(bad), str(tmp_path / "missing.bin"), "--out", str(tmp_path)]) == 2
     assert "missing.bin" in capsys.readouterr().err
+
+
+def test_segment_rerun_skips_existing_outputs(tmp_path, capsys, monkeypatch):
+    """A re-run after an interruption redoes only the missing outputs; --overwrite redoes all;
+    two inputs that would share one output name are refused before any work."""
+    root = write_toy_kitti(tmp_path / "data", sequences=("00", "08"), scans=3, n=200)
+    config = _config_file(tmp_path, root, tmp_path / "run")
+    assert main(["train", str(config), "--set", "train.epochs=1"]) == 0
+    ckpt, scans, out = tmp_path / "run" / "last.pt", root / "sequences" / "08" / "velodyne", tmp_path / "out"
+    assert main(["segment", "--checkpoint", str(ckpt), str(scans), "--out", str(out)]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(first) == ["000000.label", "000001.label", "000002.label"]
+    # Ctrl-C while the second scan is written: one line, whole files only, status 130
+    from pcseg.io import labels as labels_module
+
+    real_write, calls = labels_module.write_labels, []
+
+    def interrupted_write(path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_write(path, *a, **k)
+
+    capsys.readouterr()
+    monkeypatch.setattr(labels_module, "write_labels", interrupted_write)
+    import pcseg.io
+
+    monkeypatch.setattr(pcseg.io, "write_labels", interrupted_write)
+    assert main(["segment", "--checkpoint", str(ckpt), str(scans), "--out", str(tmp_path / "cut")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("pcseg segment: interrupted; 1 of 3 output(s) written whole")
+    assert [p.name for p in (tmp_path / "cut").iterdir()] == ["000000.label"]
+    monkeypatch.undo()
+    (out / "000001.label").unlink()  # as if the run had stopped before this scan
+    (out / "000002.label").write_bytes(b"kept")  # a file the re-run must not touch
+    (out / ".000001.abcd.tmp.label").write_bytes(b"torn")  # left by a killed write
+    capsys.readouterr()
+    assert main(["segment", "--checkpoint", str(ckpt), str(scans), "--out", str(out)]) == 0
+    assert "wrote 1 label file(s)" in capsys.readouterr().out
+    assert (out / "000001.label").read_bytes() == first["000001.label"]
+    assert (out / "000002.label").read_bytes() == b"kept"
+    assert sorted(p.name for p in out.iterdir()) == ["000000.label", "000001.label", "000002.label"]
+    assert main(["segment", "--checkpoint", str(ckpt), str(scans), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "000002.label").read_bytes() == first["000002.label"]
+    capsys.readouterr()
+    assert main(["segment", "--checkpoint", str(ckpt), str(scans), str(root / "sequences" / "00" / "velodyne"),
+                 "--out", str(tmp_path / "both")]) == 2
+    assert "would both be written to" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()
+
+
+def test_config_mistakes_name_the_file_before_any_work(tmp_path, capsys):
+    """A feature the data lacks and a misspelt model argument: one line naming the config file
+    (with a did-you-mean), found before training starts, leaving no run folder behind."""
+    root = write_toy_kitti(tmp_path / "data", sequences=("00", "08"), scans=1, n=200)
+    config = _config_file(tmp_path, root, tmp_path / "run")
+    assert main(["train", str(config), "--set", "dataset.features=[xyz,rgb]"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"pcseg train: error: config {config}: dataset.features")
+    assert "no rgb field" in err and "000000.bin" in err
+    assert main(["train", str(config), "--set", "model.hiden=8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pcseg train: error: config {config}: unknown key model.hiden (did you mean model.hidden?)")
+    assert not (tmp_path / "run").exists()

@@ -123,3 +123,19 @@ def test_a_stage_starts_from_the_previous_stages_weights(toy_root, tmp_path):
     other["model"]["hidden"] = 16
     with pytest.raises(ConfigError, match="train.init_from"):
         Trainer(other, log=lambda *a: None)
+
+def test_unreadable_checkpoints_are_described_without_torch_internals(tmp_path):
+    """A text file given as a checkpoint used to report torch's 'pop from empty list'."""
+    cases = {"notes.pt": (b"model: MinkUNet\nepochs: 3\n", "a text file, not a checkpoint"),
+             "empty.pt": (b"", "the file is empty"),
+             "cut.pt": (None, "damaged or truncated torch archive"),
+             "noise.pt": (bytes(range(256)) * 4, "not a torch checkpoint")}
+    good = save_checkpoint(tmp_path / "good.pt", {"config": {}, "label_map": {}, "model": {"w": torch.ones(1000)}})
+    for name, (data, expected) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(good.read_bytes()[:300] if data is None else data)
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path)
+        message = str(info.value)
+        assert message == f"checkpoint {path}: not a readable pcseg checkpoint ({message.split('(', 1)[1]}"
+        assert expected in message and "pop from" not in message and "PytorchStreamReader" not in message

@@ -158,3 +158,26 @@ def test_score_boundary_radius(layout, capsys):
     (root / "gt/sequences/08/velodyne/000001.bin").unlink()
     assert main(["score", str(root / "pred"), str(root / "gt"), "--boundary-radius", "0.5", "--out", str(out)]) == 2
     assert "000001.bin" in capsys.readouterr().err
+
+
+def test_score_detects_predictions_holding_train_ids(tmp_path, capsys):
+    """pcseg segment --format npy writes train ids; scoring them as raw ids must say so."""
+    lut, _ = learning_map_lut()
+    rng = np.random.default_rng(2)
+    gt = rng.choice(np.array([10, 40, 44, 48, 50, 70, 72, 80]), 600)
+    write_label(tmp_path / "gt.label", gt)
+    np.save(tmp_path / "pred.npy", lut[gt])  # perfect predictions, as train ids (some, e.g. 9, are no raw id)
+    assert main(["score", str(tmp_path / "pred.npy"), str(tmp_path / "gt.label"), "--out", str(tmp_path / "o"),
+                 "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pred.npy" in err and "look like train ids" in err and "--pred-ids train" in err
+    assert main(["score", str(tmp_path / "pred.npy"), str(tmp_path / "gt.label"), "--pred-ids", "train",
+                 "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["accuracy"] == 1.0
+    # ids that are valid raw ids too cannot be told apart for sure: a warning, not an error
+    only_small = np.where(lut[gt] % 2 == 0, 0, 1)  # train ids 0 and 1: both valid raw ids (unlabeled, outlier)
+    np.save(tmp_path / "small.npy", only_small)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "small.npy"), str(tmp_path / "gt.label"), "--out", str(tmp_path / "o2"),
+                 "--no-plots"]) == 0
+    assert "pcseg score: warning: every predicted id is below 20" in capsys.readouterr().err

@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except PcsegError as exc:
         print(f"pcseg {verb}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # train and segment handle Ctrl-C themselves (checkpoint, whole outputs); elsewhere one line
+        print(f"\npcseg {verb}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # output piped into `head` and closed early: not an error of ours
         sys.stderr.close()

@@ -46,6 +46,8 @@ def run(args) -> int:
         from pcseg.errors import PcsegValueError
 
         raise PcsegValueError(f"{args.gt}: every ground-truth point is ignored ({label_map.ignore_index}): nothing to score")
+    for warning in result.warnings:
+        print(f"pcseg score: warning: {warning}", file=sys.stderr)
     print(f"scored {len(result.per_scan)} scan(s), label map {label_map.name}")
     print(cm.table())
     if result.boundary is not None:

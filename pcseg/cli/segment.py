@@ -8,7 +8,8 @@ each input tile with ``classification`` set to the predicted raw ids (ASPRS code
 everything else kept, streamed in chunks so tiles of any size fit in memory
 (:func:`pcseg.engine.las_stream.segment_las`); ``--probability`` adds an extra-bytes dimension.
 Inputs are point files or directories (searched for point files, not recursively).
-Each output is written atomically: a failure on one scan leaves earlier outputs intact.
+Each output is written atomically: a failure or an interruption on one scan leaves earlier outputs
+whole, and a re-run skips outputs that already exist (``--overwrite`` redoes them).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--panoptic", action="store_true",
                         help="also predict instances (a checkpoint with an instance head, e.g. PanopticMinkUNet): "
                         ".label files get instance ids in the upper 16 bits (--format label only)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo outputs that already exist (by default a re-run skips them)")
 
 
 def input_files(inputs) -> list[Path]:
@@ -58,13 +61,32 @@ def input_files(inputs) -> list[Path]:
     return files
 
 
+def output_paths(files, out_dir: Path, fmt: str) -> list[Path]:
+    """One output per input, ``<out>/<stem>.<fmt>``; two inputs with one name are refused up front
+    (one would silently overwrite the other)."""
+    from pcseg.errors import PcsegValueError
+
+    outputs, seen = [], {}
+    for path in files:
+        out = out_dir / f"{path.stem}.{fmt}"
+        if out in seen:
+            raise PcsegValueError(f"inputs {seen[out]} and {path} would both be written to {out}; "
+                                  "segment them into different --out folders")
+        seen[out] = path
+        outputs.append(out)
+    return outputs
+
+
 def run(args) -> int:
+    import signal
+    import sys
+
+    import numpy as np
     from tqdm import tqdm
 
     from pcseg.engine.segmenter import Segmenter
-    from pcseg.io import read_points, write_labels, write_points
-
     from pcseg.errors import PcsegValueError
+    from pcseg.io import read_points, write_labels, write_points
 
     if args.panoptic and args.format != "label":
         raise PcsegValueError(f"--panoptic writes .label files (instance ids in the upper 16 bits): "
@@ -75,6 +97,13 @@ def run(args) -> int:
         if wrong:
             raise PcsegValueError(f"--format {args.format} writes classified copies of LAS/LAZ inputs; "
                                   f"not LAS/LAZ: {', '.join(wrong[:5])}")
+    out_dir = Path(args.out)
+    outputs = output_paths(files, out_dir, args.format)
+    todo = [(src, dst) for src, dst in zip(files, outputs) if args.overwrite or not dst.exists()]
+    skipped = len(files) - len(todo)
+    if not todo:
+        print(f"all {len(files)} output(s) already exist in {out_dir}; nothing to do (--overwrite to redo them)")
+        return 0
     options = {"device": args.device, "tta": args.tta, "max_points": args.max_points}
     if args.margin is not None:
         options["chunk_margin"] = args.margin
@@ -82,39 +111,56 @@ def run(args) -> int:
     if args.panoptic and not seg.is_panoptic:
         raise PcsegValueError(f"--panoptic: checkpoint {args.checkpoint} has no instance head "
                               f"({type(seg.model).__name__}); train e.g. configs/synthetic_panoptic.yaml")
-    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.format in ("las", "laz"):
-        return _run_las(seg, files, out_dir, args)
-    for path in tqdm(files, desc="segment", unit="scan", dynamic_ncols=True):
-        cloud = read_points(path)
-        if args.panoptic:
-            labels, instance = seg.panoptic(cloud)
-            if int(instance.max(initial=0)) > 0xFFFF:
-                raise PcsegValueError(f"{path}: {int(instance.max())} instances do not fit the 16 bits of a .label file")
-            write_labels(out_dir / f"{path.stem}.label", seg.label_map.to_raw(labels), instance)
-            tqdm.write(f"{path.name}: {len(labels)} points, {int(instance.max(initial=0))} instances")
-            continue
-        labels = seg(cloud)
-        if args.format == "label":
-            write_labels(out_dir / f"{path.stem}.label", seg.label_map.to_raw(labels))
-        elif args.format == "npy":
-            write_labels(out_dir / f"{path.stem}.npy", labels)
-        else:
-            write_points(out_dir / f"{path.stem}.ply", cloud, labels=seg.label_map.to_raw(labels), label_map=seg.label_map)
-        counts = np.bincount(labels, minlength=seg.num_classes)
-        top = ", ".join(f"{seg.class_names[c]} {counts[c] / len(labels) * 100:.0f}%" for c in np.argsort(-counts)[:3])
-        tqdm.write(f"{path.name}: {len(labels)} points ({top})")
-    print(f"wrote {len(files)} {args.format} file(s) to {out_dir}")
+        return _run_las(seg, todo, args)
+    for stale in out_dir.glob(f".*.tmp.{args.format}"):  # temp files of a run killed mid-write
+        stale.unlink(missing_ok=True)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM too: whole files and one line
+    done = 0
+    try:
+        for path, out in tqdm(todo, desc="segment", unit="scan", dynamic_ncols=True):
+            cloud = read_points(path)
+            # every writer is atomic: an interrupted run leaves whole files only, and a re-run skips them
+            if args.panoptic:
+                labels, instance = seg.panoptic(cloud)
+                if int(instance.max(initial=0)) > 0xFFFF:
+                    raise PcsegValueError(f"{path}: {int(instance.max())} instances do not fit the 16 bits of a .label file")
+                write_labels(out, seg.label_map.to_raw(labels), instance)
+                done += 1
+                tqdm.write(f"{path.name}: {len(labels)} points, {int(instance.max(initial=0))} instances")
+                continue
+            labels = seg(cloud)
+            if args.format == "label":
+                write_labels(out, seg.label_map.to_raw(labels))
+            elif args.format == "npy":
+                write_labels(out, labels)
+            else:
+                write_points(out, cloud, labels=seg.label_map.to_raw(labels), label_map=seg.label_map)
+            done += 1
+            counts = np.bincount(labels, minlength=seg.num_classes)
+            top = ", ".join(f"{seg.class_names[c]} {counts[c] / len(labels) * 100:.0f}%"
+                            for c in np.argsort(-counts)[:3])
+            tqdm.write(f"{path.name}: {len(labels)} points ({top})")
+    except KeyboardInterrupt:
+        print(f"\npcseg segment: interrupted; {done} of {len(todo)} output(s) written whole to {out_dir}; "
+              "the same command continues (existing outputs are skipped)", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    note = f"; skipped {skipped} that already existed (--overwrite to redo them)" if skipped else ""
+    print(f"wrote {len(todo)} {args.format} file(s) to {out_dir}{note}")
     return 0
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
-def _run_las(seg, files, out_dir, args) -> int:
+
+def _run_las(seg, todo, args) -> int:
     from pcseg.engine.las_stream import segment_las
 
-    for path in files:
-        out = out_dir / f"{path.stem}.{args.format}"
+    for path, out in todo:
         stats = segment_las(seg, path, out, chunk_points=args.chunk_points, probability=args.probability)
         names = {int(seg.label_map.to_raw(np.array([c]))[0]): seg.class_names[c] for c in range(seg.num_classes)}
         total = stats["points"]
@@ -122,5 +168,5 @@ def _run_las(seg, files, out_dir, args) -> int:
         shares = ", ".join(f"{names.get(code, code)} {n / total * 100:.0f}%" for code, n in top)
         print(f"{path.name} -> {out}: {total} points in {stats['tiles']} tile(s), "
               f"{stats['points_per_second']:,.0f} points/s ({shares})")
-    print(f"wrote {len(files)} {args.format} file(s) to {out_dir}")
+    print(f"wrote {len(todo)} {args.format} file(s) to {args.out}")
     return 0

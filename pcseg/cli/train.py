@@ -1,6 +1,10 @@
 """``pcseg train CONFIG [--resume] [--set key=value ...]``: train a model from a YAML config.
 
 Multi-process: ``torchrun --nproc_per_node=N -m pcseg train CONFIG`` (gloo on CPU, NCCL on GPU).
+
+Ctrl-C (SIGINT) or SIGTERM writes ``last.pt`` at the exact step reached and exits (status 130 /
+143) with one line saying where it is; ``--resume`` continues bit-exactly. A second signal exits
+at once, keeping the previous checkpoint.
 """
 
 from __future__ import annotations
@@ -14,16 +18,45 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import shlex
+    import sys
+
     from pcseg.engine.config import load_config
+    from pcseg.engine.interrupt import GracefulStop, TrainingInterrupted
     from pcseg.engine.trainer import Trainer
 
-    config = load_config(args.config, args.overrides)
-    trainer = Trainer(config)
-    trainer.log(f"training {config['model']['name']} on {config['dataset']['name']} "
-                f"({len(trainer.train_set)} train scans, {trainer.world} process(es), {trainer.device}); "
-                f"output in {trainer.out_dir}")
-    metrics = trainer.fit(resume=args.resume)
+    with GracefulStop() as stop:
+        try:
+            config = load_config(args.config, args.overrides)
+            trainer = _build_trainer(Trainer, config, args.config)
+            if stop.requested:
+                raise TrainingInterrupted(stop.signum)
+            trainer.log(f"training {config['model']['name']} on {config['dataset']['name']} "
+                        f"({len(trainer.train_set)} train scans, {trainer.world} process(es), {trainer.device}); "
+                        f"output in {trainer.out_dir}")
+            metrics = trainer.fit(resume=args.resume, stop=stop)
+        except TrainingInterrupted as exc:
+            if exc.checkpoint is not None:
+                words = ["pcseg", "train", args.config, *[w for o in args.overrides for w in ("--set", o)], "--resume"]
+                again = " ".join(shlex.quote(w) for w in words)
+                print(f"pcseg train: {exc}; `{again}` continues bit-exactly from there", file=sys.stderr)
+            else:
+                print(f"pcseg train: {exc}", file=sys.stderr)
+            return 128 + exc.signum
     if metrics:
         trainer.log(f"last evaluation: mIoU {metrics['miou'] * 100:.2f}% (epoch {metrics['epoch']}); "
                     f"best {trainer.best_miou * 100:.2f}%")
     return 0
+
+
+def _build_trainer(trainer_class, config, source):
+    """The trainer; a config mistake found while building it (a model argument, a feature the
+    data lacks) names the config file, as load_config's own errors do."""
+    from pcseg.errors import ConfigError
+
+    try:
+        return trainer_class(config)
+    except ConfigError as exc:
+        if str(source) in str(exc):
+            raise
+        raise ConfigError(f"config {source}: {exc}") from None

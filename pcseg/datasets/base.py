@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from pcseg.datasets import transforms as T
 from pcseg.datasets.features import build_features, feature_width
-from pcseg.errors import PcsegValueError
+from pcseg.errors import ConfigError, PcsegValueError
 
 
 class ScanDataset(Dataset):
@@ -79,6 +79,16 @@ class ScanDataset(Dataset):
         if self._cache is not None:
             self._cache[index] = cloud
         return cloud
+
+    def check_features(self, index: int = 0) -> None:
+        """Refuse up front (ConfigError naming the scan) when scan ``index`` lacks a field the
+        feature list needs, e.g. ``rgb`` on LiDAR scans, instead of failing at the first batch."""
+        if len(self):
+            cloud = self.cloud(index)
+            try:
+                build_features(cloud.xyz[:1], cloud, self.features, index=np.zeros(1, dtype=np.int64))
+            except PcsegValueError as exc:
+                raise ConfigError(f"dataset.features {self.features}: {exc}") from None
 
     def to_train(self, raw, where) -> np.ndarray:
         """Raw ids -> train ids with the label map, naming ``where`` on failure."""

@@ -7,6 +7,7 @@ be ``"package.module:ClassName"`` for a user's own model following the model pro
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import math
@@ -66,7 +67,9 @@ def build_model(model_cfg: dict, num_classes: int, in_channels: int, label_map_n
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         for key in kwargs:
             if key not in params:
-                raise ConfigError(f"unknown key model.{key}: {cls.__name__} takes {sorted(params)}")
+                close = difflib.get_close_matches(key, list(params), n=1)
+                hint = f" (did you mean model.{close[0]}?)" if close else ""
+                raise ConfigError(f"unknown key model.{key}{hint}: {cls.__name__} takes {sorted(params)}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

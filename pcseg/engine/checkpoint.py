@@ -76,9 +76,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise PcsegFileNotFoundError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path}: not a readable pcseg checkpoint (corrupt or foreign: {reason})") from None
+    except Exception:  # torch raises many types (and internal messages) for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path}: not a readable pcseg checkpoint ({_what_file(path)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not a pcseg checkpoint (no format tag {FORMAT!r})")
     if payload.get("format_version", 0) > FORMAT_VERSION:
@@ -90,6 +89,23 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         if key not in payload:
             raise CheckpointError(f"checkpoint {path}: missing {key!r}")
     return payload
+
+
+def _what_file(path: Path) -> str:
+    """A user-level description of a file torch could not load (no torch internals)."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK"):
+        return "a damaged or truncated torch archive; copy it again or use an earlier checkpoint"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(ch.isprintable() or ch.isspace() for ch in text):
+        return "a text file, not a checkpoint written by pcseg train"
+    return "not a torch checkpoint (foreign or damaged file)"
 
 
 # what segmenting needs; the rest of a training checkpoint (optimizer moments, RNG states) is

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from pcseg.engine.builders import (build_dataset, build_label_map, build_model, 
                                    build_scheduler)
 from pcseg.engine.checkpoint import (RESUME_KEYS, label_map_spec, load_checkpoint, rng_states, save_checkpoint,
                                      set_rng_states)
+from pcseg.engine.interrupt import TrainingInterrupted, ignore_in_workers
 from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, offset_l1_sum, weighted_ce_sum
 from pcseg.engine.panoptic import is_panoptic
 from pcseg.errors import CheckpointError, ConfigError
@@ -83,13 +85,20 @@ class Trainer:
         self.log = log if self.rank == 0 else (lambda *a, **k: None)
         seed_everything(tcfg["seed"])
         self.label_map = label_map or build_label_map(config["dataset"])
+        # the model first: a mistake in its arguments is reported before datasets are scanned
+        # (neither touches the other's RNG, so the order changes no result)
+        from pcseg.datasets.features import feature_width
+
+        in_channels = train_set.in_channels if train_set is not None else feature_width(config["dataset"]["features"])
+        self.model = model if model is not None else build_model(
+            config["model"], self.label_map.num_classes, in_channels, self.label_map.name)
         self.train_set = train_set if train_set is not None else build_dataset(config, "train", self.label_map)
         if val_set is None and config["dataset"]["val_split"] is not None:
             val_set = build_dataset(config, "val", self.label_map)
         self.val_set = val_set
-        in_channels = self.train_set.in_channels
-        self.model = model if model is not None else build_model(
-            config["model"], self.label_map.num_classes, in_channels, self.label_map.name)
+        for dataset in (self.train_set, self.val_set):  # before any work: nothing written yet
+            if hasattr(dataset, "check_features"):
+                dataset.check_features()
         if getattr(self.model, "num_classes", self.label_map.num_classes) != self.label_map.num_classes:
             raise ConfigError(f"model has {self.model.num_classes} classes but label map "
                               f"{self.label_map.name} has {self.label_map.num_classes}")
@@ -146,14 +155,14 @@ class Trainer:
         return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
     def _loader(self, dataset, batch_size, shuffle, epoch, start=0, training=True):
-        from pcseg.datasets import EpochSampler, collate_ragged, seed_worker
+        from pcseg.datasets import EpochSampler, collate_ragged
 
         sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=self.tcfg["seed"], rank=self.rank,
                                world_size=self.world, pad=training)
         sampler.set_epoch(epoch, start)
         workers = int(self.config["dataset"]["num_workers"])
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_ragged,
-                          drop_last=training, num_workers=workers, worker_init_fn=seed_worker,
+                          drop_last=training, num_workers=workers, worker_init_fn=_init_worker,
                           generator=torch.Generator().manual_seed(self.tcfg["seed"] + epoch),
                           persistent_workers=False)
 
@@ -270,11 +279,19 @@ class Trainer:
         value = dist.all_reduce_sum(loss.detach().clone()) / self.world
         return float(value)
 
-    def fit(self, resume: bool = False) -> dict:
-        """Train for ``train.epochs`` epochs (or until ``train.max_steps``); returns last metrics."""
+    def fit(self, resume: bool = False, stop=None) -> dict:
+        """Train for ``train.epochs`` epochs (or until ``train.max_steps``); returns last metrics.
+
+        ``stop``: a :class:`pcseg.engine.interrupt.GracefulStop`; once it is requested (SIGINT or
+        SIGTERM) training writes ``last.pt`` at the next step boundary and raises
+        :class:`pcseg.engine.interrupt.TrainingInterrupted`.
+        """
         tcfg = self.tcfg
+        self._stop = stop
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.out_dir.glob(".*.tmp.pt"):  # left by a process killed while saving
+                stale.unlink(missing_ok=True)
         if resume:
             last = self.out_dir / "last.pt"
             if not last.is_file():
@@ -294,6 +311,7 @@ class Trainer:
             while self.epoch < tcfg["epochs"]:
                 if max_steps is not None and self.step >= max_steps:
                     break
+                self._stop_if_requested()
                 stopped = self._train_epoch(batch_size, max_steps)
                 if stopped:
                     self.save("last")
@@ -331,6 +349,8 @@ class Trainer:
             if max_steps is not None and self.step >= max_steps and self.step_in_epoch < self.steps_per_epoch:
                 bar.close()
                 return True
+            if self.step_in_epoch < self.steps_per_epoch:  # at an epoch's end, fit checks after its save
+                self._stop_if_requested(bar)
         bar.close()
         elapsed = time.perf_counter() - started
         row = {"epoch": epoch + 1, "step": self.step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
@@ -365,6 +385,21 @@ class Trainer:
         if is_best:
             self.save("best")
         return False
+
+    def _stop_if_requested(self, bar=None) -> None:
+        """Save ``last`` and raise TrainingInterrupted when a stop was requested (on any rank)."""
+        stop = getattr(self, "_stop", None)
+        if stop is None:
+            return
+        flag = stop.requested
+        if self.world > 1:  # every rank must stop at the same step, or the save's barrier hangs
+            flag = bool(dist.all_reduce_sum(torch.tensor(float(flag), device=self.device)) > 0)
+        if not flag:
+            return
+        if bar is not None:
+            bar.close()
+        self.save("last")
+        raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.out_dir / "last.pt", self.epoch, self.step)
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -407,6 +442,14 @@ def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, worl
     if world > 1:
         cm.all_reduce()
     return cm
+
+
+def _init_worker(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the main process, then seed as usual."""
+    from pcseg.datasets import seed_worker
+
+    ignore_in_workers()
+    seed_worker(worker_id)
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -1,11 +1,23 @@
-"""``.las`` / ``.laz`` through laspy: scaled coordinates, intensity, RGB, classification."""
+"""``.las`` / ``.laz`` through laspy: scaled coordinates, intensity, RGB, classification.
+
+Damaged files must not take the caller down: the header's counts are checked against the file
+size before laspy sees it (:mod:`pcseg.io.las_check`: a LAS promising more points than it holds
+is refused at once), and compressed points are decoded in a child process (:func:`_read_laz_in_child`)
+with a memory and time limit, so a decompressor that aborts or runs away on corrupt data becomes a
+:class:`PointCloudFormatError` naming the file instead of killing a batch job.
+"""
 
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import numpy as np
 
 from pcseg.errors import PcsegValueError, PointCloudFormatError
 from pcseg.io._common import scale_colors
+from pcseg.io.las_check import check_las_layout
 from pcseg.io.pointcloud import PointCloud
 
 
@@ -27,10 +39,14 @@ def read_las(path, las_fields=None) -> PointCloud:
     except ImportError:
         raise PcsegValueError(f"{path}: reading LAS files needs laspy (pip install laspy)") from None
     where = str(path)
-    try:
-        las = laspy.read(where)
-    except Exception as exc:  # laspy raises its own LaspyException and plain errors for bad files
-        raise PointCloudFormatError(f"{where}: not a readable LAS/LAZ file ({exc})") from None
+    layout = check_las_layout(path)
+    if layout.compressed:
+        las = _read_laz_in_child(path, layout)
+    else:
+        try:
+            las = laspy.read(where)
+        except Exception as exc:  # laspy raises its own LaspyException and plain errors for bad files
+            raise PointCloudFormatError(f"{where}: not a readable LAS/LAZ file ({_short(exc)})") from None
     dims = set(las.point_format.dimension_names)
     for name in las_fields or ():
         if name not in dims:
@@ -166,3 +182,102 @@ def las_metres_per_unit(header) -> float:
                 if key.id == 3076 and key.value_offset in _FEET:
                     return _FEET[key.value_offset]
     return 1.0
+
+def _short(exc) -> str:
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return text or type(exc).__name__
+
+
+def _read_laz_in_child(path, layout):
+    """Decompress ``path`` in a forked child (memory and time limited) and read the LAS it writes.
+
+    Forking costs a few milliseconds (laspy is already imported); the child's address space may
+    grow by 2 GiB plus three times the decompressed size the (checked) header states, so a damaged
+    count fails there with a MemoryError instead of exhausting the machine.
+    """
+    import tempfile
+
+    import laspy
+
+    where = str(path)
+    size = path.stat().st_size
+    budget = (2 << 30) + 3 * layout.points * layout.record_size + 2 * size
+    timeout = 60 + layout.points * layout.record_size / 2**20
+    with tempfile.TemporaryDirectory(prefix="pcseg-laz-") as folder:
+        out = os.path.join(folder, "points.las")
+        status, reason = _run_forked(lambda: laspy.read(where).write(out), budget, timeout)
+        if status == "timeout":
+            raise PointCloudFormatError(f"{where}: decompressing the LAZ points took over {timeout:.0f} s; "
+                                        "the file is damaged")
+        if status != 0:
+            raise PointCloudFormatError(f"{where}: not a readable LAZ file ({reason})")
+        try:
+            return laspy.read(out)
+        except Exception as exc:
+            raise PointCloudFormatError(f"{where}: not a readable LAZ file ({_short(exc)})") from None
+
+
+def _run_forked(work, budget: int, timeout: float):
+    """Run ``work()`` in a forked child; returns (0, "") on success, (exit code or "timeout", reason)."""
+    import faulthandler
+    import resource
+    import tempfile
+
+    if not hasattr(os, "fork"):  # no fork (Windows): decode in this process
+        work()
+        return 0, ""
+    read_end, write_end = os.pipe()
+    log = tempfile.TemporaryFile()  # the child's stderr: a crash message, kept off the caller's terminal
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 3
+        try:
+            os.close(read_end)
+            faulthandler.disable()
+            os.dup2(log.fileno(), 2)
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            limit = _address_space() + budget
+            if hard == resource.RLIM_INFINITY or limit < hard:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+            work()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - the child reports everything and exits
+            os.write(write_end, _short(exc).encode("utf-8", "replace")[:300])
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    done = 0
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                return "timeout", ""
+            time.sleep(0.005)
+        reason = os.read(read_end, 400).decode("utf-8", "replace")
+        if os.WIFSIGNALED(status):
+            log.seek(0)
+            lines = [line for line in log.read()[-2000:].decode("utf-8", "replace").splitlines() if line.strip()]
+            said = f": {lines[-1].strip()[:160]}" if lines else ""
+            return -os.WTERMSIG(status), f"the decompressor crashed with {signal.Signals(os.WTERMSIG(status)).name}{said}"
+        return os.WEXITSTATUS(status), reason
+    finally:
+        os.close(read_end)
+        log.close()
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (Linux), or 0 where unknown."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

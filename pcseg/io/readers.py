@@ -12,11 +12,14 @@ Without ``record_fields`` the column count picks a default layout (``DEFAULT_LAY
 from __future__ import annotations
 
 import inspect
+import tokenize
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
-from pcseg.errors import PcsegValueError, PointCloudFormatError
+from pcseg.errors import PcsegError, PcsegValueError, PointCloudFormatError
 from pcseg.io._common import check_points, existing_file, scale_colors, split_offset
 from pcseg.io.pointcloud import PointCloud
 
@@ -75,7 +78,17 @@ def read_points(path, *, labels=None, drop_invalid: bool = False, **options) -> 
         raise PcsegValueError(
             f"read_points({path}): option(s) {unknown} do not apply to {suffix} files; accepted: {accepted}"
         )
-    cloud = reader(path, **options)
+    try:
+        cloud = reader(path, **options)
+    except PcsegError:
+        raise
+    except (Exception, MemoryError) as exc:
+        # a damaged file can trip numpy/zipfile/laspy/h5py deep inside; the readers check what they
+        # can and name the problem, and this keeps the contract for the rest: one error naming
+        # the file, no traceback (the exception type is kept for a bug report)
+        raise PointCloudFormatError(
+            f"{path}: not a readable {suffix} file (damaged or not in that format: {type(exc).__name__})"
+        ) from None
     if labels is not None:
         from pcseg.io.labels import read_labels
 
@@ -102,10 +115,10 @@ def cloud_from_columns(columns: np.ndarray, fields, where: str) -> PointCloud:
     kwargs: dict = {"xyz": xyz, "offset": offset, "source": where}
     if "intensity" in fields:
         kwargs["intensity"] = columns[:, fields.index("intensity")]
-    color_cols = _pick(fields, _COLOR_ALIASES)
+    color_cols = _pick(fields, _COLOR_ALIASES, where)
     if color_cols is not None:
         kwargs["rgb"] = scale_colors(columns[:, color_cols], where)
-    normal_cols = _pick(fields, _NORMAL_NAMES)
+    normal_cols = _pick(fields, _NORMAL_NAMES, where)
     if normal_cols is not None:
         kwargs["normals"] = columns[:, normal_cols]
     for key, names in (("labels", _LABEL_NAMES), ("instance", _INSTANCE_NAMES)):
@@ -115,7 +128,7 @@ def cloud_from_columns(columns: np.ndarray, fields, where: str) -> PointCloud:
     return PointCloud(**kwargs)
 
 
-def _pick(fields, aliases) -> list[int] | None:
+def _pick(fields, aliases, where) -> list[int] | None:
     """Column indices of the 3 components named by ``aliases`` (component -> 0/1/2), or None."""
     found = {}
     for i, f in enumerate(fields):
@@ -124,7 +137,7 @@ def _pick(fields, aliases) -> list[int] | None:
     if not found:
         return None
     if sorted(found) != [0, 1, 2]:
-        raise PcsegValueError(f"record_fields {fields}: a 3-component field is incomplete")
+        raise PcsegValueError(f"{where}: record_fields {fields}: a 3-component field is incomplete")
     return [found[0], found[1], found[2]]
 
 
@@ -193,8 +206,9 @@ def read_npy(path, record_fields=None, dims=None) -> PointCloud:
     are column names (what :func:`write_points` writes)."""
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise PointCloudFormatError(f"{path}: not a readable .npy array ({exc})") from None
+    except (ValueError, SyntaxError, EOFError, OSError, tokenize.TokenError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise PointCloudFormatError(f"{path}: not a readable .npy array ({reason})") from None
     return _cloud_from_array(data, record_fields, dims, str(path))
 
 
@@ -218,11 +232,14 @@ def read_npz(path, names=None, record_fields=None) -> PointCloud:
     ``names`` maps a field to another array name."""
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise PointCloudFormatError(f"{path}: not a readable .npz archive ({exc})") from None
-    with archive:
-        # NpzFile loads an array only when indexed, so unused arrays are never read
-        return _cloud_from_named(archive, names, record_fields, str(path))
+        with archive:
+            # NpzFile loads an array only when indexed, so unused arrays are never read
+            return _cloud_from_named(archive, names, record_fields, str(path))
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error) as exc:
+        if isinstance(exc, PcsegError):
+            raise
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise PointCloudFormatError(f"{path}: not a readable .npz archive ({reason})") from None
 
 
 def _cloud_from_named(arrays: dict, names, record_fields, where) -> PointCloud:
@@ -291,13 +308,19 @@ def read_h5(path, names=None, record_fields=None) -> PointCloud:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise PointCloudFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with handle:
-        # h5py datasets are read only when picked (np.asarray), so unused ones cost nothing
-        arrays = {key: value for key, value in handle.items() if isinstance(value, h5py.Dataset)}
-        for wanted in (names or {}).values():
-            if wanted not in arrays and wanted in handle and isinstance(handle[wanted], h5py.Dataset):
-                arrays[wanted] = handle[wanted]
-        return _cloud_from_named(arrays, names, record_fields, str(path))
+    try:
+        with handle:
+            # h5py datasets are read only when picked (np.asarray), so unused ones cost nothing
+            arrays = {key: value for key, value in handle.items() if isinstance(value, h5py.Dataset)}
+            for wanted in (names or {}).values():
+                if wanted not in arrays and wanted in handle and isinstance(handle[wanted], h5py.Dataset):
+                    arrays[wanted] = handle[wanted]
+            return _cloud_from_named(arrays, names, record_fields, str(path))
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # HDF5 reports damage in these
+        if isinstance(exc, PcsegError):
+            raise
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise PointCloudFormatError(f"{path}: not a readable HDF5 file ({reason})") from None
 
 
 # --------------------------------------------------------------------------- .txt / .xyz
@@ -325,10 +348,16 @@ def _delimiter_of(path) -> str | None:
     return None
 
 
-def _read_ply_pcd(path):
-    from pcseg.io.open3d_io import read_open3d
+def _read_ply(path):
+    from pcseg.io.ply import read_ply
 
-    return read_open3d(path)
+    return read_ply(path)
+
+
+def _read_pcd(path):
+    from pcseg.io.pcd import read_pcd
+
+    return read_pcd(path)
 
 
 def _read_las(path, las_fields=None):
@@ -341,8 +370,8 @@ _READERS = {
     ".bin": read_bin,
     ".npy": read_npy,
     ".npz": read_npz,
-    ".ply": _read_ply_pcd,
-    ".pcd": _read_ply_pcd,
+    ".ply": _read_ply,
+    ".pcd": _read_pcd,
     ".las": _read_las,
     ".laz": _read_las,
     ".h5": read_h5,

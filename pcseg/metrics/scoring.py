@@ -28,6 +28,7 @@ class ScoreResult:
     per_scan: list[dict] = field(default_factory=list)
     boundary: ConfusionMatrix | None = None  # boundary points only, when a radius was given
     boundary_radius: float | None = None
+    warnings: list[str] = field(default_factory=list)  # likely mistakes worth a line on stderr
 
 
 def _label_files(folder: Path) -> list[Path]:
@@ -126,13 +127,17 @@ def score_files(pred, gt, label_map, pred_ids: str = "raw", gt_ids: str = "raw",
     if boundary_radius is not None:
         result.boundary = ConfusionMatrix(total.num_classes, total.ignore_index, total.class_names)
         result.boundary_radius = float(boundary_radius)
+    top = {"pred": 0, "gt": 0}
     for key, pred_path, gt_path in pairs if progress is None else progress(pairs):
         p = read_labels(pred_path)
         t = read_labels(gt_path)
         if len(p) != len(t):
             raise PcsegValueError(f"{pred_path} has {len(p)} labels but {gt_path} has {len(t)}")
-        p = label_map.to_train(p) if pred_ids == "raw" else p
-        t = label_map.to_train(t) if gt_ids == "raw" else t
+        if pred_ids == "raw":
+            top["pred"] = max(top["pred"], int(p.max(initial=0)))
+            top["gt"] = max(top["gt"], int(t.max(initial=0)))
+        p = _raw_to_train(p, pred_path, "--pred-ids", label_map) if pred_ids == "raw" else p
+        t = _raw_to_train(t, gt_path, "--gt-ids", label_map) if gt_ids == "raw" else t
         scan = ConfusionMatrix(total.num_classes, total.ignore_index, total.class_names)
         try:
             scan.update(p, t)
@@ -156,7 +161,27 @@ def score_files(pred, gt, label_map, pred_ids: str = "raw", gt_ids: str = "raw",
             "miou": scan.miou() if labeled else None,
             "accuracy": scan.accuracy() if labeled else None,
         })
+    classes = label_map.num_classes
+    if pred_ids == "raw" and gt_ids == "raw" and top["pred"] < classes <= top["gt"]:
+        result.warnings.append(
+            f"every predicted id is below {classes} while the ground truth holds raw ids up to {top['gt']}: "
+            f"if the predictions are train ids (pcseg segment --format npy writes those), pass --pred-ids train"
+        )
     return result
+
+
+def _raw_to_train(values, path, flag: str, label_map):
+    """``label_map.to_train`` with a hint when the file evidently holds train ids already."""
+    try:
+        return label_map.to_train(values)
+    except PcsegValueError as exc:
+        if values.size and values.min() >= 0 and values.max() < label_map.num_classes:
+            note = " (pcseg segment --format npy writes train ids)" if Path(path).suffix.lower() == ".npy" else ""
+            raise PcsegValueError(
+                f"{path}: holds ids that are not raw ids of label map {label_map.name} but all lie in "
+                f"0..{label_map.num_classes - 1}: these look like train ids{note}; pass {flag} train"
+            ) from None
+        raise PcsegValueError(f"{path}: {exc}") from None
 
 
 def boundary_summary(result: ScoreResult) -> dict:
