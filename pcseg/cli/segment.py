@@ -14,6 +14,8 @@ POINT_SUFFIXES = (".bin", ".npy", ".npz", ".ply", ".pcd", ".las", ".laz", ".h5",
 
 
 def add_arguments(parser) -> None:
+    from pcseg.threads import add_threads_argument
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="point files or directories")
     parser.add_argument("--checkpoint", required=True, help="checkpoint written by pcseg train (.pt)")
     parser.add_argument("--out", required=True, help="output directory")
@@ -21,6 +23,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tta", type=int, default=0, help="test-time augmentation: number of rotations (0 = off)")
     parser.add_argument("--max-points", type=int, default=400_000, help="chunk clouds larger than this")
+    add_threads_argument(parser)
 
 
 def input_files(inputs) -> list[Path]:
@@ -48,8 +51,12 @@ def run(args) -> int:
     from pcseg.engine.segmenter import Segmenter
     from pcseg.io import read_points, write_labels, write_points
 
+    from pcseg.threads import parse_threads
+
+    threads = parse_threads(args.threads, "--threads")
     files = input_files(args.inputs)
-    seg = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tta=args.tta, max_points=args.max_points)
+    seg = Segmenter.from_checkpoint(args.checkpoint, device=args.device, tta=args.tta, max_points=args.max_points,
+                                    threads=threads)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in tqdm(files, desc="segment", unit="scan", dynamic_ncols=True):

@@ -136,9 +136,13 @@ class MinkUNet(nn.Module):
         vfeats = voxel_reduce(feats, inverse, coords.shape[0], mode="mean")
         return SparseTensor(vfeats, coords), inverse
 
-    def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
-                       offsets: torch.Tensor) -> torch.Tensor:
-        """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
+    def forward_voxels(self, xyz: torch.Tensor, feats: torch.Tensor,
+                       offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (V, num_classes) per voxel, inverse (N,) int64 point -> voxel row).
+
+        ``forward_ragged`` is ``logits[inverse]``; inference takes softmax / argmax of the V voxel
+        rows before that copy to the N points (points that share a voxel share its logits).
+        """
         if xyz.dim() != 2 or xyz.shape[1] != 3:
             raise PcsegValueError(f"MinkUNet: xyz must be (N, 3), got {tuple(xyz.shape)}")
         if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
@@ -148,7 +152,13 @@ class MinkUNet(nn.Module):
         if xyz.shape[0] == 0:
             raise PcsegValueError("MinkUNet: empty input (0 points)")
         x, inverse = self.voxelize(xyz, feats, offsets)
-        return voxel_to_point(self.forward_sparse(x), inverse)
+        return self.forward_sparse(x).feats, inverse
+
+    def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
+                       offsets: torch.Tensor) -> torch.Tensor:
+        """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
+        logits, inverse = self.forward_voxels(xyz, feats, offsets)
+        return voxel_to_point(logits, inverse)
 
     def forward(self, xyz, feats, offsets):
         return self.forward_ragged(xyz, feats, offsets)
