@@ -225,6 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--train-width", type=float, default=0.5)
     ap.add_argument("--train-layers", default="1", help="blocks per stage (an int) or 18")
     ap.add_argument("--no-stages", action="store_true", help="skip the Segmenter time breakdown")
+    ap.add_argument("--skip", default="", help="cells not to time, e.g. default:train:2 (comma-separated "
+                                               "policy:workload:threads); they print as 'skipped'")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -235,6 +237,7 @@ def main(argv=None) -> int:
     policies = args.policies.split(",")
     settings = args.settings.split(",")
     workloads = args.workloads.split(",")
+    skip = set(filter(None, args.skip.split(",")))
     print(f"bench_threads: {os.cpu_count()} cores, commit {_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"before: {_load()}")
     pool = _Pool(policies, args)
@@ -247,7 +250,8 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             for competing in ((False, True) if r % 2 == 0 else (True, False)):
                 competitor = _competitor() if competing else None
-                cells = [(p, w, s) for p in policies for w in workloads for s in settings]
+                cells = [(p, w, s) for p in policies for w in workloads for s in settings
+                         if f"{p}:{w}:{s}" not in skip]
                 rng.shuffle(cells)
                 for policy, workload, setting in cells:
                     result = pool.ask(policy, workload, setting)
@@ -280,15 +284,19 @@ def _print_tables(times, chosen, stages, policies, settings, workloads):
                 cols = []
                 for competing in (False, True):
                     key = (workload, policy, setting, competing)
+                    if key not in times:
+                        cols.append("skipped")
+                        continue
                     used = sorted(set(chosen[key]))
                     tag = f" [{'/'.join(map(str, used))}]" if setting == "auto" else ""
                     cols.append(f"{med[key]:.3f} ({min(times[key]):.3f}){tag}")
                 print(f"{policy:<9}{setting:<9}{cols[0]:>22}{cols[1]:>22}")
         for competing in (False, True):
-            best = min((med[(workload, p, s, competing)], p, s) for p in policies for s in settings if s != "auto")
+            best = min((med[(workload, p, s, competing)], p, s) for p in policies for s in settings
+                       if s != "auto" and (workload, p, s, competing) in med)
             where = "+1 busy process" if competing else "no competitor"
             parts = [f"{p} auto {med[(workload, p, 'auto', competing)] / best[0]:.2f}x"
-                     for p in policies if "auto" in settings]
+                     for p in policies if (workload, p, "auto", competing) in med]
             print(f"  {where}: best fixed = {best[1]} {best[2]} threads ({best[0]:.3f} s); " + ", ".join(parts))
     if stages:
         names = [n for (s, c, n) in stages if s == "1" and c is False]
