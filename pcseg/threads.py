@@ -72,16 +72,19 @@ def _own_running_tasks() -> int:
     return max(1, running)
 
 
-def busy_cpus(samples: int = 5, interval: float = 0.001) -> float:
+def busy_cpus(samples: int = 3, interval: float = 0.0) -> float:
     """Cores kept busy by other processes right now: median over ``samples`` readings ``interval``
     seconds apart of (runnable tasks - this process's running threads), >= 0.
+
+    The default takes the readings back to back (well under a millisecond): on a loaded machine
+    even ``time.sleep(0.001)`` can take a scheduler slice (10-20 ms) to return.
 
     Without ``/proc/loadavg`` it falls back to the one-minute load average (which includes this
     process when it has been busy), or 0 where even that is missing.
     """
     readings = []
     for k in range(max(1, int(samples))):
-        if k:
+        if k and interval > 0:
             time.sleep(interval)
         total = _runnable_tasks()
         if total is None:
@@ -155,10 +158,8 @@ class ThreadChooser:
         self.current: int | None = None
         self._next = 0.0
 
-    def apply(self) -> int:
-        """Choose (if due), set torch's thread count, return it."""
-        import torch
-
+    def choose(self) -> int:
+        """The thread count to use now (the automatic choice is remade when due)."""
         if self.fixed is not None:
             count = self.fixed
         elif self.current is None or time.monotonic() >= self._next:
@@ -166,9 +167,16 @@ class ThreadChooser:
             self._next = time.monotonic() + self.every
         else:
             count = self.current
+        self.current = count
+        return count
+
+    def apply(self) -> int:
+        """Choose (if due), set torch's thread count, return it."""
+        import torch
+
+        count = self.choose()
         if count != torch.get_num_threads():
             torch.set_num_threads(count)
-        self.current = count
         return count
 
 

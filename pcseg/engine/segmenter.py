@@ -32,9 +32,9 @@ class Segmenter:
         num_points, block_size: how a point model was fed in training (``dataset.num_points``,
             ``dataset.block_size``); clouds are then run in random pieces of ``num_points``
             points (see :mod:`pcseg.engine.inference`). None for voxel models.
-        threads: intra-op torch threads for each call; None (or ``"auto"``) chooses per call the
-            cores other processes leave free, at most torch's own setting
-            (:func:`pcseg.threads.auto_threads`). torch's setting is restored after the call.
+        threads: intra-op torch threads for each call; None (or ``"auto"``) chooses the cores
+            other processes leave free, at most torch's own setting, re-checked at most once a
+            second (:func:`pcseg.threads.auto_threads`). torch's setting is restored after the call.
     """
 
     def __init__(self, model, label_map, features, device="cpu", tta=0, max_points=400_000, chunk_margin=2.0,
@@ -51,6 +51,7 @@ class Segmenter:
         self.num_points = num_points
         self.block_size = block_size
         self.threads = parse_threads(threads, "threads")
+        self._auto = None  # ThreadChooser of the automatic setting, made on first use
         self.config: dict = {}
 
     @classmethod
@@ -146,11 +147,16 @@ class Segmenter:
         return cloud
 
     def _threads(self):
-        from pcseg.threads import auto_threads, torch_threads
+        from pcseg.threads import ThreadChooser, torch_threads
 
         if self.device.type != "cpu":
             return torch_threads(torch.get_num_threads())
-        return torch_threads(self.threads or auto_threads())
+        if self.threads is not None:
+            return torch_threads(self.threads)
+        limit = torch.get_num_threads()
+        if self._auto is None or self._auto.limit != limit:
+            self._auto = ThreadChooser(None, every=1.0, limit=limit)
+        return torch_threads(self._auto.choose())
 
     def _pieces(self, cloud):
         """Yield (core, context, sub-cloud): ``core`` the points labelled from this piece, ``context``
