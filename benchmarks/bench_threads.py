@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -240,6 +241,7 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     print(f"bench_threads: {os.cpu_count()} cores, commit {_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"before: {_load()}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` stops the busy child
     pool = _Pool(policies, args)
     times: dict = {}
     chosen: dict = {}
@@ -265,19 +267,18 @@ def main(argv=None) -> int:
                             stages.setdefault((setting, competing, name), []).append(value)
                 _stop(competitor)
                 competitor = None
-            print(f"round {r + 1}/{args.rounds} done; {_load()}", file=sys.stderr, flush=True)
+            print(f"\nafter round {r + 1}/{args.rounds}: {_load()}", flush=True)
+            _print_tables(times, chosen, stages, policies, settings, workloads)
     finally:
         _stop(competitor)
         pool.close()
-    print(f"after: {_load()}")
-    _print_tables(times, chosen, stages, policies, settings, workloads)
     return 0
 
 
 def _print_tables(times, chosen, stages, policies, settings, workloads):
     med = {k: statistics.median(v) for k, v in times.items()}
     for workload in workloads:
-        print(f"\n{workload}: wall seconds, median (best) over rounds")
+        print(f"\n{workload}: wall seconds, median (best) over rounds", flush=True)
         print(f"{'policy':<9}{'threads':<9}{'no competitor':>22}{'+1 busy process':>22}")
         for policy in policies:
             for setting in settings:
