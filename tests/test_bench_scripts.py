@@ -28,3 +28,21 @@ def test_bench_ops_gpu_smoke_run_on_cpu(capsys, tmp_path):
             "FPS 3000->750": 2}
     for op, count in rows.items():
         assert sum(line.startswith(op) for line in out.splitlines()) == count, op
+
+
+def test_bench_threads_smoke_run(capsys, kitti_scan):
+    # one round, one policy: the workers start, the busy child comes and goes, the per-voxel
+    # labels of the stage breakdown equal the per-point softmax argmax (asserted in the worker)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_threads
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    argv = ["--rounds", "1", "--policies", "passive", "--settings", "1,auto", "--workloads", "segment",
+            "--scan", str(kitti_scan[0])]
+    assert bench_threads.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "segment: wall seconds" in out and "Segmenter stages" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("passive ")]
+    assert [row[1] for row in rows] == ["1", "auto"]
+    assert "network" in out and "argmax per voxel" in out
