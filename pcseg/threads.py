@@ -4,7 +4,7 @@ torch starts one intra-op thread per core. When another CPU-bound process shares
 parallel region has to wait at its barrier for whichever of its threads the scheduler parked, so
 two threads on a 2-core machine beside one busy process ran pcseg's sparse network 2-10x slower
 than one thread (``benchmarks/bench_threads.py``). ``auto_threads`` therefore counts the cores
-that are free *now* and uses at most that many:
+that are free *now* and uses at most that many (when OpenMP threads spin, its default):
 
     free = host cores - tasks of other processes running now (median of a few samples)
     threads = clamp(free, 1, min(cores this process may use, torch's current setting))
@@ -16,7 +16,8 @@ default and ``train.threads: auto`` all go through :func:`resolve_threads`.
 
 ``pcseg`` CLI runs also default ``OMP_WAIT_POLICY`` to ``PASSIVE`` before torch loads (see
 :func:`prefer_passive_waiting`): threads that finish a parallel region early sleep instead of
-spinning on the cores another thread or process needs.
+spinning on the cores another thread or process needs. Then two threads were no slower than one
+even beside ~20 busy tasks, and ``auto_threads`` uses every allowed core.
 """
 
 from __future__ import annotations
@@ -98,9 +99,22 @@ def busy_cpus(samples: int = 3, interval: float = 0.0) -> float:
         return 0.0
 
 
-def auto_threads(limit: int | None = None, busy: float | None = None) -> int:
-    """Threads to use now: the free cores, at least 1, at most ``limit`` and the allowed cores.
+def omp_waits_passively(environ=None) -> bool:
+    """Whether OpenMP threads sleep at barriers: ``OMP_WAIT_POLICY=PASSIVE`` or
+    ``GOMP_SPINCOUNT=0`` in the environment (read as it is now: OpenMP itself read it when torch
+    loaded)."""
+    environ = os.environ if environ is None else environ
+    return (environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+            or environ.get("GOMP_SPINCOUNT", "").strip() == "0")
 
+
+def auto_threads(limit: int | None = None, busy: float | None = None, passive: bool | None = None) -> int:
+    """Threads to use now, at least 1, at most ``limit`` and the allowed cores.
+
+    With spinning OpenMP threads (the default) only the free cores are used: a spinning thread
+    that waits for a parked partner burns the core the partner needs. With passive waiting
+    (``passive``, default :func:`omp_waits_passively`) all of them are: sleeping threads cost
+    nothing, and on a shared machine each thread adds to the process's share of the cores.
     ``limit`` defaults to torch's current ``get_num_threads()`` (so a user's own
     ``torch.set_num_threads(1)`` is kept); ``busy`` (cores used by others) defaults to
     :func:`busy_cpus`.
@@ -109,6 +123,10 @@ def auto_threads(limit: int | None = None, busy: float | None = None) -> int:
         import torch
 
         limit = torch.get_num_threads()
+    if passive is None:
+        passive = omp_waits_passively()
+    if passive:
+        return max(1, min(allowed_cpus(), int(limit)))
     if busy is None:
         busy = busy_cpus()
     free = int(host_cpus() - round(busy))

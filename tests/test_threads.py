@@ -39,9 +39,11 @@ def two_torch_threads():
 
 @pytest.fixture
 def two_cpus(monkeypatch):
-    """A machine of 2 cores on which this process may use both."""
+    """A machine of 2 cores on which this process may use both; OpenMP threads spin."""
     monkeypatch.setattr(threads, "host_cpus", lambda: 2)
     monkeypatch.setattr(threads, "allowed_cpus", lambda: 2)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -74,11 +76,28 @@ def test_auto_threads_counts_free_cores(two_cpus, busy, limit, expected):
     assert threads.auto_threads(limit=limit, busy=busy) == expected
 
 
+@pytest.mark.parametrize("env, passive", [({}, False), ({"OMP_WAIT_POLICY": "passive"}, True),
+                                          ({"OMP_WAIT_POLICY": "ACTIVE"}, False), ({"GOMP_SPINCOUNT": "0"}, True),
+                                          ({"GOMP_SPINCOUNT": "10000"}, False)])
+def test_passive_waiting_is_read_from_the_environment(env, passive):
+    assert threads.omp_waits_passively(env) is passive
+
+
+def test_passive_threads_use_every_allowed_core(two_cpus, monkeypatch):
+    # sleeping OpenMP threads cost nothing: the load does not lower the count
+    assert threads.auto_threads(limit=2, busy=5, passive=True) == 2
+    assert threads.auto_threads(limit=1, busy=0, passive=True) == 1
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert threads.auto_threads(limit=2, busy=1) == 2
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert threads.auto_threads(limit=2, busy=1) == 1
+
+
 def test_auto_threads_respects_affinity_on_a_big_host(monkeypatch):
     monkeypatch.setattr(threads, "host_cpus", lambda: 64)
     monkeypatch.setattr(threads, "allowed_cpus", lambda: 4)
-    assert threads.auto_threads(limit=64, busy=30) == 4
-    assert threads.auto_threads(limit=64, busy=62) == 2
+    assert threads.auto_threads(limit=64, busy=30, passive=False) == 4
+    assert threads.auto_threads(limit=64, busy=62, passive=False) == 2
 
 
 def test_busy_cpus_reads_runnable_tasks_minus_our_own(monkeypatch, tmp_path):
