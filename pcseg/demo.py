@@ -97,6 +97,7 @@ def run_demo(
     render=True,
     view=None,
     log=print,
+    threads=None,
 ) -> DemoResult:
     """Segment, score and render; returns what it did. See the module docstring.
 
@@ -110,6 +111,7 @@ def run_demo(
         device: ``cpu`` or ``cuda``.
         render: write the ground truth | prediction | errors image per scan.
         view: open the interactive viewer; ``None`` opens it when a display exists.
+        threads: CPU threads for the network; None = automatic (see :class:`pcseg.Segmenter`).
     """
     from pcseg.engine.segmenter import Segmenter
     from pcseg.metrics import ConfusionMatrix
@@ -118,7 +120,7 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = checkpoint_path(model)
-    seg = Segmenter.from_checkpoint(ckpt, device=device)
+    seg = Segmenter.from_checkpoint(ckpt, device=device, threads=threads)
     label_map = seg.label_map
     log(f"model: {type(seg.model).__name__} from {ckpt.name} ({label_map.num_classes} classes, {device})")
 

@@ -39,3 +39,21 @@ def test_bench_las_stream_smoke_run(capsys, tmp_path):
     assert bench_las_stream.main(["--points", "20000", "--chunk-points", "7000", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "20,000 points" in out and "points/s" in out and "peak RSS, segmenting" in out
+
+
+def test_bench_threads_smoke_run(capsys, kitti_scan):
+    # one round, one policy: the workers start, the busy child comes and goes, the per-voxel
+    # labels of the stage breakdown equal the per-point softmax argmax (asserted in the worker)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import bench_threads
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    argv = ["--rounds", "1", "--policies", "passive", "--settings", "1,auto", "--workloads", "segment",
+            "--scan", str(kitti_scan[0])]
+    assert bench_threads.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "segment: wall seconds" in out and "Segmenter stages" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("passive ")]
+    assert [row[1] for row in rows] == ["1", "auto"]
+    assert "network" in out and "argmax per voxel" in out

@@ -76,6 +76,6 @@ def toy_config(root: Path, out_dir: Path, **train) -> dict:
                     "features": ["xyz", "intensity"], "augment": {"rotate_z": False}},
         "model": {"name": "test_engine_support:PointMLP", "hidden": 32},
         "train": {"epochs": 2, "batch_size": 2, "lr": 0.01, "out_dir": str(out_dir), "progress": False,
-                  "tensorboard": False, "seed": 3, **train},
-    }
+                  "tensorboard": False, "seed": 3, "threads": 1, **train},
+    }  # threads fixed: `auto` follows the machine's load, and bit-exact tests compare two runs
     return validate_config(raw, source="toy")

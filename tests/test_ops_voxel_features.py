@@ -44,6 +44,18 @@ def test_voxel_reduce_mean_max_against_loop(device):
         voxel_reduce(feats, inverse, 8, "median")
 
 
+def test_voxel_reduce_mean_gradient_against_hand_computed(device):
+    # d mean_v / d feats_n = 1 / count(v) for the voxel v of point n
+    gen = torch.Generator().manual_seed(3)
+    feats = torch.randn(40, 2, generator=gen, dtype=torch.float64).to(device).requires_grad_(True)
+    inverse = torch.randint(0, 5, (40,), generator=gen).to(device)
+    weights = torch.randn(6, 2, generator=gen, dtype=torch.float64).to(device)
+    (voxel_reduce(feats, inverse, 6, "mean") * weights).sum().backward()
+    counts = torch.bincount(inverse.cpu(), minlength=6).double()
+    expected = weights.cpu()[inverse.cpu()] / counts[inverse.cpu()].unsqueeze(1)
+    torch.testing.assert_close(feats.grad.cpu(), expected)
+
+
 def test_devoxelize_nearest_roundtrip(device):
     points = torch.tensor([[0.1, 0.1, 0.1], [0.2, 0.3, 0.1], [1.5, 0.2, 0.2]], device=device)
     coords, inverse, counts = voxelize(points, 1.0)

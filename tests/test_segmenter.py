@@ -97,3 +97,30 @@ def test_bad_inputs(tmp_path):
     truncated.write_bytes(ckpt.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="truncated.pt"):
         Segmenter.from_checkpoint(truncated)
+
+
+def test_voxel_model_labels_and_proba_match_the_per_point_reference(kitti_scan, one_thread):
+    # MinkUNet's inference takes softmax / argmax per voxel (forward_voxels); the reference is
+    # the per-point logits of forward_ragged, masked and softmaxed over all 123k points
+    from pcseg.pretrained import checkpoint_path
+
+    seg = Segmenter.from_checkpoint(checkpoint_path("minkunet"))
+    cloud = read_points(kitti_scan[0])
+    xyz = torch.from_numpy(cloud.xyz)
+    feats = torch.from_numpy(np.column_stack([cloud.xyz, cloud.intensity]))
+    with torch.no_grad():
+        logits = seg.model.forward_ragged(xyz, feats, torch.tensor([len(cloud)]))
+        voxel_logits, inverse = seg.model.forward_voxels(xyz, feats, torch.tensor([len(cloud)]))
+    assert voxel_logits.shape[0] < len(cloud) // 2  # 0.4 m voxels: far fewer rows than points
+    torch.testing.assert_close(voxel_logits[inverse], logits, rtol=0, atol=0)
+    logits[:, 0] = -torch.inf  # SemanticKITTI's ignored class
+    expected = torch.softmax(logits, 1).numpy()
+    proba = seg.predict_proba(cloud)
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    labels = seg(cloud)
+    np.testing.assert_array_equal(labels, logits.argmax(1).numpy())
+    np.testing.assert_array_equal(labels, proba.argmax(1))
+    seg.max_points = 50_000  # chunked: every point still labelled, by a chunk with context
+    chunked = seg(cloud)
+    assert chunked.shape == labels.shape and (chunked >= 1).all()
+    assert (chunked == labels).mean() > 0.95

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
         return 0
     verb = argv[0]
+    from pcseg.threads import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before torch loads: OpenMP reads it once
     module_name, help_text = VERBS[verb]
     module = importlib.import_module(module_name)
     verb_parser = argparse.ArgumentParser(prog=f"pcseg {verb}", description=help_text)

@@ -14,6 +14,9 @@ def add_arguments(parser):
     parser.add_argument("--scans", type=int, default=2, help="synthetic scans to generate (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     parser.add_argument("--no-render", action="store_true", help="skip the PNG renders")
+    from pcseg.threads import add_threads_argument
+
+    add_threads_argument(parser)
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--view", dest="view", action="store_true", default=None, help="open the viewer")
     view.add_argument("--no-view", dest="view", action="store_false", help="never open the viewer")
@@ -21,6 +24,9 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from pcseg.demo import run_demo
+    from pcseg.threads import parse_threads
+
+    threads = parse_threads(args.threads, "--threads")
 
     if args.scans < 1:
         from pcseg.errors import PcsegValueError
@@ -35,5 +41,6 @@ def run(args) -> int:
         device=args.device,
         render=not args.no_render,
         view=args.view,
+        threads=threads,
     )
     return 0

@@ -14,6 +14,9 @@ def add_arguments(parser) -> None:
                         help="override a config value, e.g. --set dataset.root=/data/kitti")
     parser.add_argument("--panoptic", action="store_true",
                         help="also score panoptic quality (PQ/SQ/RQ; a checkpoint with an instance head)")
+    from pcseg.threads import add_threads_argument
+
+    add_threads_argument(parser)
 
 
 def run(args) -> int:
@@ -28,6 +31,9 @@ def run(args) -> int:
     from pcseg.engine.trainer import evaluate_model
     from pcseg.errors import CheckpointError, PcsegValueError
 
+    from pcseg.threads import parse_threads
+
+    threads = parse_threads(args.threads, "--threads")
     config = load_config(args.config, args.overrides)
     payload = load_checkpoint(args.checkpoint)
     model, label_map = model_from_checkpoint(payload, source=args.checkpoint)
@@ -49,7 +55,7 @@ def run(args) -> int:
     dataset = build_dataset(config, args.split, label_map, training=False)
     trained = payload["config"]["dataset"]
     cm = evaluate_model(model.to(device), dataset, label_map, device, progress=True,
-                        num_points=trained["num_points"], block_size=trained.get("block_size"))
+                        num_points=trained["num_points"], block_size=trained.get("block_size"), threads=threads)
     print(f"{config['dataset']['name']} {args.split} split ({len(dataset)} scans), checkpoint {args.checkpoint}")
     print(cm.table())
     print(f"mIoU {cm.miou() * 100:.2f}%   accuracy {cm.accuracy() * 100:.2f}%")

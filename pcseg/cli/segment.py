@@ -22,6 +22,8 @@ POINT_SUFFIXES = (".bin", ".npy", ".npz", ".ply", ".pcd", ".las", ".laz", ".h5",
 
 
 def add_arguments(parser) -> None:
+    from pcseg.threads import add_threads_argument
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="point files or directories")
     parser.add_argument("--checkpoint", required=True, help="checkpoint written by pcseg train (.pt)")
     parser.add_argument("--out", required=True, help="output directory")
@@ -41,6 +43,7 @@ def add_arguments(parser) -> None:
                         ".label files get instance ids in the upper 16 bits (--format label only)")
     parser.add_argument("--overwrite", action="store_true",
                         help="redo outputs that already exist (by default a re-run skips them)")
+    add_threads_argument(parser)
 
 
 def input_files(inputs) -> list[Path]:
@@ -88,6 +91,9 @@ def run(args) -> int:
     from pcseg.errors import PcsegValueError
     from pcseg.io import read_points, write_labels, write_points
 
+    from pcseg.threads import parse_threads
+
+    threads = parse_threads(args.threads, "--threads")
     if args.panoptic and args.format != "label":
         raise PcsegValueError(f"--panoptic writes .label files (instance ids in the upper 16 bits): "
                               f"--format must be label, got {args.format}")
@@ -104,7 +110,7 @@ def run(args) -> int:
     if not todo:
         print(f"all {len(files)} output(s) already exist in {out_dir}; nothing to do (--overwrite to redo them)")
         return 0
-    options = {"device": args.device, "tta": args.tta, "max_points": args.max_points}
+    options = {"device": args.device, "tta": args.tta, "max_points": args.max_points, "threads": threads}
     if args.margin is not None:
         options["chunk_margin"] = args.margin
     seg = Segmenter.from_checkpoint(args.checkpoint, **options)

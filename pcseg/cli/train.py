@@ -15,6 +15,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from <train.out_dir>/last.pt")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.lr=0.01 (repeatable)")
+    parser.add_argument("--threads", default=None, metavar="N|auto",
+                        help="CPU threads for torch, overriding train.threads (default: the config's, "
+                             "whose default is auto = the cores other processes leave free, re-checked each step)")
 
 
 def run(args) -> int:
@@ -25,9 +28,12 @@ def run(args) -> int:
     from pcseg.engine.interrupt import GracefulStop, TrainingInterrupted
     from pcseg.engine.trainer import Trainer
 
+    overrides = list(args.overrides)
+    if args.threads is not None:
+        overrides.append(f"train.threads={args.threads}")
     with GracefulStop() as stop:
         try:
-            config = load_config(args.config, args.overrides)
+            config = load_config(args.config, overrides)
             trainer = _build_trainer(Trainer, config, args.config)
             if stop.requested:
                 raise TrainingInterrupted(stop.signum)
@@ -37,7 +43,7 @@ def run(args) -> int:
             metrics = trainer.fit(resume=args.resume, stop=stop)
         except TrainingInterrupted as exc:
             if exc.checkpoint is not None:
-                words = ["pcseg", "train", args.config, *[w for o in args.overrides for w in ("--set", o)], "--resume"]
+                words = ["pcseg", "train", args.config, *[w for o in overrides for w in ("--set", o)], "--resume"]
                 again = " ".join(shlex.quote(w) for w in words)
                 print(f"pcseg train: {exc}; `{again}` continues bit-exactly from there", file=sys.stderr)
             else:

@@ -81,7 +81,7 @@ DEFAULTS = {
         "progress": True,  # tqdm bar
         "tensorboard": True,
         "sync_bn": False,  # convert BatchNorm to SyncBatchNorm under DDP
-        "threads": None,  # torch.set_num_threads, or null to keep torch's default
+        "threads": "auto",  # torch threads: a count, or auto (= null): the free cores, re-checked as it runs
         "init_from": None,  # checkpoint whose model weights start this run (an earlier stage)
     },
 }
@@ -156,6 +156,13 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     for key in ("lr", "weight_decay", "momentum", "ce_weight", "lovasz_weight", "offset_weight"):
         if not isinstance(train[key], (int, float)) or isinstance(train[key], bool) or train[key] < 0:
             raise ConfigError(f"config {source}: train.{key} must be a non-negative number, got {train[key]!r}")
+    from pcseg.errors import PcsegValueError
+    from pcseg.threads import parse_threads
+
+    try:
+        parse_threads(train["threads"], "train.threads")
+    except PcsegValueError as exc:
+        raise ConfigError(f"config {source}: {exc}") from None
     features = dataset["features"]
     if not isinstance(features, list) or not features:
         raise ConfigError(f"config {source}: dataset.features must be a non-empty list, e.g. [xyz, intensity]")

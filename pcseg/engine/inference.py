@@ -20,6 +20,26 @@ def mask_ignored(logits: torch.Tensor, ignore_index) -> torch.Tensor:
     return logits
 
 
+def _voxel_logits(model, xyz, feats, offsets, amp_dtype=None):
+    """(logits (M, C) float32, inverse (N,) int64 or None) of one pass.
+
+    Models that offer ``forward_voxels`` (MinkUNet) give one row per voxel and the point -> row
+    index, so softmax and argmax run on the voxels instead of every point; others give one row
+    per point and ``inverse`` None.
+    """
+    device = xyz.device
+    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        if hasattr(model, "forward_voxels"):
+            logits, inverse = model.forward_voxels(xyz, feats, offsets)
+        else:
+            logits, inverse = model.forward_ragged(xyz, feats, offsets), None
+    return logits.float(), inverse
+
+
+def _gather(rows: torch.Tensor, inverse) -> torch.Tensor:
+    return rows if inverse is None else rows.index_select(0, inverse)
+
+
 @torch.no_grad()
 def predict_proba(model, xyz, feats, offsets, ignore_index=(), num_points=None, block_size=None,
                   amp_dtype=None) -> torch.Tensor:
@@ -30,9 +50,8 @@ def predict_proba(model, xyz, feats, offsets, ignore_index=(), num_points=None, 
     """
     device = xyz.device
     if num_points is None:
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model.forward_ragged(xyz, feats, offsets)
-        return torch.softmax(mask_ignored(logits.float(), ignore_index), dim=1)
+        logits, inverse = _voxel_logits(model, xyz, feats, offsets, amp_dtype)
+        return _gather(torch.softmax(mask_ignored(logits, ignore_index), dim=1), inverse)
     from pcseg.models.pointnet2_inference import predict_scan
 
     parts, start = [], 0
@@ -46,3 +65,15 @@ def predict_proba(model, xyz, feats, offsets, ignore_index=(), num_points=None, 
         proba[:, list(ignore_index)] = 0.0
         proba = proba / proba.sum(1, keepdim=True).clamp_min(1e-12)
     return proba
+
+
+@torch.no_grad()
+def predict_labels(model, xyz, feats, offsets, ignore_index=(), num_points=None, block_size=None,
+                   amp_dtype=None) -> torch.Tensor:
+    """int64 (N,) most probable class of every point (never an ignored class); arguments as in
+    :func:`predict_proba`, of whose rows this is the argmax (computed on voxels where it can)."""
+    if num_points is not None:
+        return predict_proba(model, xyz, feats, offsets, ignore_index, num_points, block_size,
+                             amp_dtype).argmax(1)
+    logits, inverse = _voxel_logits(model, xyz, feats, offsets, amp_dtype)
+    return _gather(mask_ignored(logits, ignore_index).argmax(1), inverse)

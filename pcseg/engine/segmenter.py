@@ -33,10 +33,15 @@ class Segmenter:
         num_points, block_size: how a point model was fed in training (``dataset.num_points``,
             ``dataset.block_size``); clouds are then run in random pieces of ``num_points``
             points (see :mod:`pcseg.engine.inference`). None for voxel models.
+        threads: intra-op torch threads for each call; None (or ``"auto"``) chooses the cores
+            other processes leave free, at most torch's own setting, re-checked at most once a
+            second (:func:`pcseg.threads.auto_threads`). torch's setting is restored after the call.
     """
 
     def __init__(self, model, label_map, features, device="cpu", tta=0, max_points=400_000, chunk_margin=2.0,
-                 num_points=None, block_size=None):
+                 num_points=None, block_size=None, threads=None):
+        from pcseg.threads import parse_threads
+
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.label_map = label_map
@@ -46,6 +51,8 @@ class Segmenter:
         self.chunk_margin = float(chunk_margin)
         self.num_points = num_points
         self.block_size = block_size
+        self.threads = parse_threads(threads, "threads")
+        self._auto = None  # ThreadChooser of the automatic setting, made on first use
         self.config: dict = {}
 
     @classmethod
@@ -84,23 +91,31 @@ class Segmenter:
 
         ``points``: a :class:`pcseg.io.PointCloud`, a file path, or an array (N, 3) xyz /
         (N, 3 + k) xyz followed by the extra features in config order (e.g. intensity).
+        Equal to ``predict_proba(points).argmax(1)``; without TTA the argmax is taken per voxel
+        (for voxel models) and no (N, C) array is built.
         """
-        return self.predict_proba(points).argmax(axis=1).astype(np.int64)
+        if self.tta > 1:
+            return self.predict_proba(points).argmax(axis=1).astype(np.int64)
+        from pcseg.engine.inference import predict_labels
+
+        cloud = self._checked_cloud(points)
+        labels = np.empty(len(cloud), dtype=np.int64)
+        with self._threads():
+            for core, context, sub in self._pieces(cloud):
+                xyz, feats, offsets = self._tensors(sub, sub.xyz)
+                part = predict_labels(self.model, xyz, feats, offsets, self.label_map.ignore_index,
+                                      self.num_points, self.block_size).cpu().numpy()
+                labels[core] = part if context is None else part[np.searchsorted(context, core)]
+        return labels
 
     def predict_proba(self, points) -> np.ndarray:
         """float32 (N, C) class probabilities (ignored classes get 0), rows sum to 1."""
-        cloud = self._as_cloud(points)
-        if len(cloud) == 0:
-            raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
-        from pcseg.datasets.features import build_features
-
-        feats_template = build_features(cloud.xyz, cloud, self.features)  # validates the fields early
-        del feats_template
+        cloud = self._checked_cloud(points)
         proba = np.zeros((len(cloud), self.num_classes), dtype=np.float32)
-        for core, context in self._chunks(cloud.xyz):
-            sub = cloud.select(context)
-            part = self._proba_tta(sub)
-            proba[core] = part[np.searchsorted(context, core)]
+        with self._threads():
+            for core, context, sub in self._pieces(cloud):
+                part = self._proba_tta(sub)
+                proba[core] = part if context is None else part[np.searchsorted(context, core)]
         return proba
 
     @property
@@ -158,6 +173,36 @@ class Segmenter:
                 fields["rgb"] = array[:, 3:6]
         return PointCloud(xyz=array[:, :3].astype(np.float32), **fields)
 
+    def _checked_cloud(self, points):
+        from pcseg.datasets.features import build_features
+
+        cloud = self._as_cloud(points)
+        if len(cloud) == 0:
+            raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
+        build_features(cloud.xyz[:1], cloud, self.features, index=np.zeros(1, np.int64))  # fields present?
+        return cloud
+
+    def _threads(self):
+        from pcseg.threads import ThreadChooser, torch_threads
+
+        if self.device.type != "cpu":
+            return torch_threads(torch.get_num_threads())
+        if self.threads is not None:
+            return torch_threads(self.threads)
+        limit = torch.get_num_threads()
+        if self._auto is None or self._auto.limit != limit:
+            self._auto = ThreadChooser(None, every=1.0, limit=limit)
+        return torch_threads(self._auto.choose())
+
+    def _pieces(self, cloud):
+        """Yield (core, context, sub-cloud): ``core`` the points labelled from this piece, ``context``
+        the sorted indices of ``sub`` in ``cloud`` (None when ``sub`` is the whole cloud)."""
+        if len(cloud) <= self.max_points:
+            yield slice(None), None, cloud
+            return
+        for core, context in self._chunks(cloud.xyz):
+            yield core, context, cloud.select(context)
+
     def _chunks(self, xyz):
         """Yield (core, context) sorted int64 index arrays covering every point once as core."""
         n = len(xyz)
@@ -179,9 +224,17 @@ class Segmenter:
             half = len(idx) // 2
             stack += [idx[order[:half]], idx[order[half:]]]
 
+    def _tensors(self, cloud, xyz):
+        """(xyz (n,3), feats (n,C), offsets (1,)) tensors on the device for points ``xyz`` of ``cloud``."""
+        from pcseg.datasets.features import build_features
+
+        xyz = np.ascontiguousarray(xyz, dtype=np.float32)
+        feats = build_features(xyz, cloud, self.features)
+        return (torch.from_numpy(xyz).to(self.device), torch.from_numpy(feats).to(self.device),
+                torch.tensor([len(xyz)], dtype=torch.int64, device=self.device))
+
     @torch.no_grad()
     def _proba_tta(self, cloud) -> np.ndarray:
-        from pcseg.datasets.features import build_features
         from pcseg.engine.inference import predict_proba
 
         views = [(0.0, False)]
@@ -189,20 +242,18 @@ class Segmenter:
             views = [(2 * np.pi * k / self.tta, flip) for k in range(self.tta) for flip in (False, True)]
         total = None
         for angle, flip in views:
-            c, s = np.cos(angle), np.sin(angle)
-            xyz = cloud.xyz @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32).T
+            xyz = cloud.xyz
+            if angle:
+                c, s = np.cos(angle), np.sin(angle)
+                xyz = xyz @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32).T
             if flip:
                 xyz = xyz * np.array([1, -1, 1], dtype=np.float32)
-            feats = build_features(xyz.astype(np.float32), cloud, self.features)
-            proba = predict_proba(
-                self.model,
-                torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32)).to(self.device),
-                torch.from_numpy(feats).to(self.device),
-                torch.tensor([len(xyz)], dtype=torch.int64, device=self.device),
-                self.label_map.ignore_index, self.num_points, self.block_size,
-            )
-            total = proba if total is None else total + proba
-        return (total / len(views)).cpu().numpy().astype(np.float32)
+            proba = predict_proba(self.model, *self._tensors(cloud, xyz), self.label_map.ignore_index,
+                                  self.num_points, self.block_size)
+            total = proba if total is None else total.add_(proba)
+        if len(views) > 1:
+            total /= len(views)
+        return total.cpu().numpy().astype(np.float32, copy=False)
 
     def __repr__(self) -> str:
         return (f"Segmenter({type(self.model).__name__}, {self.num_classes} classes ({self.label_map.name}), "

@@ -32,6 +32,7 @@ from pcseg.engine.interrupt import TrainingInterrupted, ignore_in_workers
 from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, offset_l1_sum, weighted_ce_sum
 from pcseg.engine.panoptic import is_panoptic
 from pcseg.errors import CheckpointError, ConfigError
+from pcseg.threads import ThreadChooser
 
 
 class RaggedForward(torch.nn.Module):
@@ -78,9 +79,10 @@ class Trainer:
         self.config = config
         tcfg = config["train"]
         self.tcfg = tcfg
-        if tcfg["threads"]:
-            torch.set_num_threads(int(tcfg["threads"]))
         self.device = pick_device(tcfg["device"])
+        # train.threads: a count, or null/auto = re-chosen every few seconds from the free cores
+        self.threads = ThreadChooser(tcfg["threads"], every=5.0, name="train.threads")
+        self.threads.apply()
         self.rank, self.world = dist.init_distributed(self.device.type)
         self.log = log if self.rank == 0 else (lambda *a, **k: None)
         seed_everything(tcfg["seed"])
@@ -245,6 +247,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def train_step(self, batch) -> float:
         """One optimizer step on a ragged batch; returns the (global-batch) loss value."""
+        self.threads.apply()
         xyz = batch["xyz"].to(self.device)
         feats = batch["feats"].to(self.device)
         offsets = batch["offsets"].to(self.device)
@@ -410,16 +413,18 @@ class Trainer:
                               self.device, self.tcfg["val_batch_size"], rank=self.rank, world=self.world,
                               amp_dtype=self.amp_dtype, progress=self.tcfg["progress"] and self.rank == 0,
                               num_points=self.config["dataset"]["num_points"],
-                              block_size=self.config["dataset"]["block_size"])
+                              block_size=self.config["dataset"]["block_size"], threads=self.threads)
 
 
 @torch.no_grad()
 def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, world=1, amp_dtype=None, progress=False,
-                   num_points=None, block_size=None):
+                   num_points=None, block_size=None, threads=None):
     """Run ``model`` over ``dataset`` (no augmentation) and return a
     :class:`pcseg.metrics.ConfusionMatrix` all-reduced over processes. ``num_points`` /
-    ``block_size``: the training sampling of a point model (see :mod:`pcseg.engine.inference`)."""
-    from pcseg.engine.inference import predict_proba
+    ``block_size``: the training sampling of a point model (see :mod:`pcseg.engine.inference`).
+    ``threads``: CPU threads, a count or None/"auto" (re-chosen per batch), or a
+    :class:`pcseg.threads.ThreadChooser`; torch's setting is restored afterwards."""
+    from pcseg.engine.inference import predict_labels
     from tqdm import tqdm
 
     from pcseg.datasets import EpochSampler, collate_ragged
@@ -431,14 +436,18 @@ def evaluate_model(model, dataset, label_map, device, batch_size=1, rank=0, worl
                          class_names=label_map.class_names)
     was_training = model.training
     model.eval()
+    chooser = threads if isinstance(threads, ThreadChooser) else ThreadChooser(threads)
+    before = torch.get_num_threads()
     for batch in tqdm(loader, desc="eval", disable=not progress, leave=False, dynamic_ncols=True):
-        proba = predict_proba(model, batch["xyz"].to(device), batch["feats"].to(device), batch["offsets"].to(device),
-                              label_map.ignore_index, num_points, block_size, amp_dtype)
-        pred = proba.argmax(1).cpu()
+        if device.type == "cpu":
+            chooser.apply()
+        pred = predict_labels(model, batch["xyz"].to(device), batch["feats"].to(device), batch["offsets"].to(device),
+                              label_map.ignore_index, num_points, block_size, amp_dtype).cpu()
         labels = batch["labels"]
         keep = labels >= 0
         cm.update(pred[keep], labels[keep])
     model.train(was_training)
+    torch.set_num_threads(before)
     if world > 1:
         cm.all_reduce()
     return cm

@@ -143,12 +143,22 @@ class MinkUNet(nn.Module):
         vfeats = voxel_reduce(feats, inverse, coords.shape[0], mode="mean")
         return SparseTensor(vfeats, coords), inverse
 
+    def forward_voxels(self, xyz: torch.Tensor, feats: torch.Tensor,
+                       offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (V, num_classes) per voxel, inverse (N,) int64 point -> voxel row).
+
+        ``forward_ragged`` is ``logits[inverse]``; inference takes softmax / argmax of the V voxel
+        rows before that copy to the N points (points that share a voxel share its logits).
+        """
+        self.check_inputs(xyz, feats)
+        x, inverse = self.voxelize(xyz, feats, offsets)
+        return self.forward_sparse(x).feats, inverse
+
     def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
                        offsets: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
-        self.check_inputs(xyz, feats)
-        x, inverse = self.voxelize(xyz, feats, offsets)
-        return voxel_to_point(self.forward_sparse(x), inverse)
+        logits, inverse = self.forward_voxels(xyz, feats, offsets)
+        return voxel_to_point(logits, inverse)
 
     def check_inputs(self, xyz: torch.Tensor, feats: torch.Tensor) -> None:
         """PcsegValueError unless xyz is (N, 3), feats (N, in_channels) and N > 0."""
