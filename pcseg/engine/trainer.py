@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from pcseg.engine import distributed as dist
-from pcseg.engine.builders import (build_dataset, build_label_map, build_model, build_optimizer,
+from pcseg.engine.builders import (build_dataset, build_label_map, build_losses, build_model, build_optimizer,
                                    build_scheduler)
 from pcseg.engine.checkpoint import (RESUME_KEYS, label_map_spec, load_checkpoint, rng_states, save_checkpoint,
                                      set_rng_states)
-from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, weighted_ce_sum
+from pcseg.engine.losses import masked_targets
 from pcseg.errors import CheckpointError, ConfigError
 
 
@@ -108,10 +108,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         ignore = list(self.label_map.ignore_index)
         self.ignore = ignore
-        if tcfg["class_weights"] == "frequency" and tcfg["ce_weight"] > 0:
-            self.class_weights = frequency_class_weights(self.train_set.label_histogram(), ignore).to(self.device)
-        else:
-            self.class_weights = None
+        self.losses = build_losses(tcfg, self.label_map.num_classes, ignore, self.train_set, self.device)
         self.out_dir = Path(tcfg["out_dir"])
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.best_miou = -1.0
@@ -228,12 +225,10 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             logits = self.forward(xyz, feats, offsets)
         logits = logits.float()
-        ce, ce_norm = weighted_ce_sum(logits, targets, self.class_weights)
-        lov, lov_norm = lovasz_sum(logits, targets, offsets) if self.tcfg["lovasz_weight"] > 0 else (logits.sum() * 0, torch.ones(()))
+        sums, norms = zip(*(term(logits, targets, offsets) for _, term in self.losses))
         # normalise by the global batch: DDP averages gradients over processes, so multiply by world
-        norms = dist.all_reduce_sum(torch.stack([ce_norm.float().to(self.device), lov_norm.float().to(self.device)]))
-        loss = (self.tcfg["ce_weight"] * ce / norms[0].clamp_min(1e-12)
-                + self.tcfg["lovasz_weight"] * lov / norms[1].clamp_min(1e-12)) * self.world
+        norms = dist.all_reduce_sum(torch.stack([torch.as_tensor(n).float().to(self.device) for n in norms]))
+        loss = sum(w * s / n.clamp_min(1e-12) for (w, _), s, n in zip(self.losses, sums, norms)) * self.world
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.tcfg["grad_clip"]:
