@@ -35,7 +35,7 @@ class ToyModel(torch.nn.Module):
 class ToyDataset(ScanDataset):
     """Scans of uniform points in a cube; x > 0 is a car, x <= 0 road (train ids)."""
 
-    def __init__(self, root, split, label_map, features, *, points_per_scan=200, half_width=2.0, **kwargs):
+    def __init__(self, split, label_map, features, *, points_per_scan=200, half_width=2.0, **kwargs):
         super().__init__(label_map, features, **kwargs)
         self.points_per_scan, self.half_width = int(points_per_scan), float(half_width)
         self.items = list(range(int(split)))

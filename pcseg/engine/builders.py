@@ -58,11 +58,12 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
 
     ``training`` (default: split == "train") enables augmentations and point sampling. The
     dataset class (``dataset.name``, see :mod:`pcseg.engine.registry`) is called with keyword
-    arguments: ``root``, ``split`` (the value of ``dataset.<split>_split``), ``label_map``,
+    arguments: ``split`` (the value of ``dataset.<split>_split``), ``label_map``,
     ``features``, the sampling and augmentation options of
     :class:`~pcseg.datasets.base.ScanDataset` (``training``, ``num_points``, ``voxel_size``,
     ``block_size``, ``augment``, ``augment_seed`` = ``train.seed``, ``max_eval_points``),
-    ``stage`` and ``require_labels`` when its signature names them, and its own config keys.
+    ``root``, ``stage`` and ``require_labels`` when its signature names them, and its own config
+    keys.
     """
     from pcseg.engine.config import DATASET_ARGUMENTS, DEFAULTS
 
@@ -74,19 +75,21 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
     target = registry.resolve("dataset", ds["name"])
     params = registry.parameters(target)
     root = ds["root"]
-    if root is None and "root" in params and params["root"].default is params["root"].empty:
+    if "root" in params and root is None and params["root"].default is params["root"].empty:
         raise ConfigError(f"dataset.root is required for the {ds['name']} dataset")
+    if "root" not in params and root is not None:
+        raise ConfigError(f"dataset.root: the {ds['name']} dataset takes no root folder")
     if root is not None and not Path(root).exists():
         raise PcsegFileNotFoundError(f"dataset.root not found: {root}")
     common = dict(
-        root=root, split=split_value, label_map=label_map, features=ds["features"], training=training,
+        split=split_value, label_map=label_map, features=ds["features"], training=training,
         num_points=ds["num_points"] if training else None,
         voxel_size=ds["voxel_size"] if training else None,
         block_size=ds["block_size"] if training else None,
         augment=ds["augment"] if training else None,
         augment_seed=config["train"]["seed"], max_eval_points=None if training else ds["max_eval_points"],
     )
-    optional = {"stage": split, "require_labels": split != "test"}
+    optional = {"root": root, "stage": split, "require_labels": split != "test"}
     common.update({k: v for k, v in optional.items() if k in params})  # not via **kwargs: only if named
     own = {k: v for k, v in ds.items() if k not in DEFAULTS["dataset"] and k not in DATASET_ARGUMENTS}
     registry.check_arguments(target, own, "dataset")
