@@ -29,13 +29,14 @@ class ScanDataset(Dataset):
         block_size: training samples are the points of a random square xy block of this edge (m)
             centred on a random point (PointNet++ on indoor rooms), or None.
         augment: dict of augmentation settings (see ``pcseg.engine.config.AUGMENT_DEFAULTS``).
-        augment_seed: base seed of the per-sample generators (the builder passes ``train.seed``).
+        augment_seed: base seed of the per-sample generators (the builder passes ``train.seed``);
+            ``seed`` is its former name, still accepted.
         max_eval_points: evaluation scans larger than this are randomly subsampled, or None.
         cache: keep loaded scans in memory (per process).
     """
 
     def __init__(self, label_map, features, *, training=False, num_points=None, voxel_size=None,
-                 block_size=None, augment=None, augment_seed=0, max_eval_points=None, cache=False):
+                 block_size=None, augment=None, augment_seed=0, max_eval_points=None, cache=False, seed=None):
         self.label_map = label_map
         self.features = list(features)
         self.in_channels = feature_width(self.features)
@@ -44,7 +45,7 @@ class ScanDataset(Dataset):
         self.voxel_size = voxel_size
         self.block_size = block_size
         self.augment = dict(augment or {})
-        self.augment_seed = int(augment_seed)
+        self.augment_seed = int(augment_seed if seed is None else seed)
         self.max_eval_points = max_eval_points
         self._cache = {} if cache else None
         self.items: list = []
