@@ -104,3 +104,22 @@ def test_page_loads_in_a_real_browser_and_shows_the_cloud(tmp_path):
     drawn = (plot.sum(-1) < 3 * 245).sum()
     assert drawn > 0.02 * plot.shape[0] * plot.shape[1], "the cloud is not on the screenshot"
     assert red > 200, "the wrong band is not red in errors mode"
+
+
+def test_show_inline_displays_the_page_in_a_notebook(monkeypatch):
+    """In Jupyter, pcseg.viz.show hands IPython an iframe holding the same page."""
+    import sys
+    import types
+
+    import pcseg.viz
+
+    shown = []
+    display_module = types.ModuleType("IPython.display")
+    display_module.display = shown.append
+    monkeypatch.setitem(sys.modules, "IPython.display", display_module)
+    xyz, truth, pred = _scene(3000)
+    assert pcseg.viz.show(xyz, truth, pred, label_map=KITTI, inline=True) is None
+    (view,) = shown
+    frame = view._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and "scatter3d" in frame and "&lt;script" in frame
+    assert not pcseg.viz._in_notebook()  # a plain interpreter is not a notebook
