@@ -84,7 +84,10 @@ def page_data(points, labels=None, pred=None, *, label_map=None, class_names=Non
 
 def html_page(data: dict, point_size: float = 1.5) -> str:
     """The complete HTML text for :func:`page_data`'s ``data`` (plotly.js inlined)."""
-    from plotly.offline import get_plotlyjs
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        raise PcsegValueError("the HTML view needs plotly: pip install plotly (open3d installs it too)") from None
 
     from pcseg.viz.html_template import PAGE
 
