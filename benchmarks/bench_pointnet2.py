@@ -23,7 +23,7 @@ import torch
 import pcseg.ops as point_ops
 from pcseg._ext import extension_loaded
 from pcseg.models.pointnet2 import PointNet2MSG, PointNet2SSG
-from pcseg.models.pointnet2_inference import predict_scan
+from pcseg.engine.piecewise import predict_scan
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCAN = REPO.parent / "shared/data/semantickitti/sequences/08/velodyne/000000.bin"

@@ -146,7 +146,7 @@ def run_demo(
         log(result.confusion.table())
         log(f"mIoU {100 * result.confusion.miou():.1f}%  point accuracy {100 * result.confusion.accuracy():.1f}%  "
             f"mean class accuracy {100 * result.confusion.mean_accuracy():.1f}%")
-        result.files += _write_reports(result, model, out)
+        result.files += _write_reports(result, model, out, label_map.colors)
     log(f"time per scan: {result.seconds_per_scan:.2f} s on {device}")
     for path in result.files:
         log(f"wrote {path}")
@@ -170,7 +170,8 @@ def _render_scan(scan: DemoScan, label_map, out: Path) -> Path:
     return save_png(image, out / f"{scan.name}_prediction.png")
 
 
-def _write_reports(result: DemoResult, model: str, out: Path) -> list[Path]:
+def _write_reports(result: DemoResult, model: str, out: Path, colors=None) -> list[Path]:
+    """metrics.json and the plots; ``colors`` (C, 3) uint8 colour the IoU bars as ``pcseg score`` does."""
     from pcseg.atomic import atomic_write_text
     from pcseg.metrics.plots import plot_class_iou, plot_confusion_matrix
 
@@ -183,5 +184,5 @@ def _write_reports(result: DemoResult, model: str, out: Path) -> list[Path]:
     return [
         metrics_path,
         plot_confusion_matrix(result.confusion, out / "confusion_matrix.png"),
-        plot_class_iou(result.confusion, out / "class_iou.png"),
+        plot_class_iou(result.confusion, out / "class_iou.png", colors=colors),
     ]

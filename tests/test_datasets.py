@@ -36,7 +36,7 @@ def test_training_sample_is_deterministic_and_sampled(tmp_path):
     root = write_toy_kitti(tmp_path, sequences=("00",), scans=3, n=400)
     aug = {"rotate_z": True, "scale": [0.9, 1.1], "flip": True, "jitter": 0.01, "dropout": 0.1,
            "scan_mix": 0.5, "scan_mix_bands": 4}
-    ds = SemanticKITTIDataset(root, [0], KITTI, ["xyz", "intensity"], training=True, num_points=256, augment=aug, seed=5)
+    ds = SemanticKITTIDataset(root, [0], KITTI, ["xyz", "intensity"], training=True, num_points=256, augment=aug, augment_seed=5)
     a, b, c = ds[(2, 1)], ds[(2, 1)], ds[(3, 1)]
     np.testing.assert_array_equal(a["xyz"], b["xyz"])
     assert a["xyz"].shape == (256, 3) and a["feats"].shape == (256, 4) and a["labels"].shape == (256,)
@@ -166,7 +166,7 @@ def test_worker_processes_give_the_same_batches(tmp_path):
 
     root = write_toy_kitti(tmp_path, sequences=("00",), scans=4, n=200)
     aug = {"rotate_z": True, "jitter": 0.01, "dropout": 0.2, "scan_mix": 0.5}
-    ds = SemanticKITTIDataset(root, [0], KITTI, ["xyz", "intensity"], training=True, augment=aug, seed=1)
+    ds = SemanticKITTIDataset(root, [0], KITTI, ["xyz", "intensity"], training=True, augment=aug, augment_seed=1)
 
     def batches(workers):
         sampler = EpochSampler(len(ds), seed=1)

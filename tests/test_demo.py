@@ -17,6 +17,15 @@ def test_demo_on_synthetic_scans(model, tmp_path, capsys):
     assert 0.2 < report["miou"] <= 1.0  # a trained model on a held-out scan (see test_pretrained)
     pngs = {p.name for p in tmp_path.glob("*.png")}
     assert {"confusion_matrix.png", "class_iou.png", f"{report['scans'][0]}_comparison.png"} <= pngs
+    # the IoU bars wear the classes' colours, as `pcseg score`'s do (road: SemanticKITTI magenta)
+    import numpy as np
+    from PIL import Image
+
+    from pcseg.io import LabelMap
+
+    road = LabelMap.builtin("semantickitti").colors[9]
+    bars = np.asarray(Image.open(tmp_path / "class_iou.png").convert("RGB")).astype(int)
+    assert (np.abs(bars - road).sum(-1) <= 6).sum() > 200
 
 
 def test_demo_on_a_real_scan_finds_its_labels(kitti_scan, tmp_path, capsys):

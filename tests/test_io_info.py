@@ -42,7 +42,7 @@ def test_readme_main_command(capsys):
 def test_label_map_from_yaml_path(capsys):
     data = REPO / "pcseg" / "data"
     code, out, _ = _info(capsys, data / "sample_scan.bin", "--labels", data / "sample_scan.label",
-                         "--label-map", REPO / "datasets" / "semantickitti.yaml", "--json")
+                         "--label-map", REPO / "pcseg" / "data" / "label_maps" / "semantickitti.yaml", "--json")
     assert code == 0 and json.loads(out)["label_map"] == "semantickitti"
 
 

@@ -89,6 +89,7 @@ def test_readme_commands_run(workdir):
     assert (workdir / "predictions" / "000000.label").is_file()
     assert (workdir / "score" / "metrics.json").is_file()
     assert (workdir / "view.png").stat().st_size > 10_000
+    assert "scatter3d" in (workdir / "view.html").read_text()
     assert (workdir / "runs" / "synthetic_minkunet" / "best.pt").is_file()
 
 

@@ -165,3 +165,17 @@ def test_bad_input(tmp_path):
     from PIL import Image
 
     np.testing.assert_array_equal(np.asarray(Image.open(save_png(image, tmp_path / "a.png"))), image)
+
+
+def test_legend_is_one_column_and_grows_instead_of_wrapping():
+    from pcseg.viz.compose import ROW_HEIGHT
+
+    colours = [(10 * i, 200 - 5 * i, 40) for i in range(20)]
+    entries = [(c, f"class {i}") for i, c in enumerate(colours)] + [(None, "errors"), ((230, 25, 25), "wrong")]
+    panel = legend_panel(entries, 120, "IoU %")  # far too short for 22 rows
+    assert panel.shape[0] >= len(entries) * ROW_HEIGHT
+    spots = [np.argwhere((panel == c).all(-1)) for c in colours + [(230, 25, 25)]]
+    lefts = {int(s[:, 1].min()) for s in spots}
+    tops = [int(s[:, 0].min()) for s in spots]
+    assert len(lefts) == 1, "every swatch in the same column"
+    assert tops == sorted(tops), "rows top to bottom in order, the errors entry after its heading"

@@ -1,4 +1,5 @@
-"""``pcseg view FILE``: show a labeled cloud in an Open3D window, or render it to PNG headlessly."""
+"""``pcseg view FILE``: show a labeled cloud in an Open3D window, render it to PNG headlessly, or
+write an interactive HTML page (``--html``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def add_arguments(parser) -> None:
                         help="--pred holds raw ids as stored (default) or train ids")
     parser.add_argument("--png", metavar="OUT",
                         help="render headlessly to this PNG instead of opening a window (a folder: one PNG per scan)")
+    parser.add_argument("--html", metavar="OUT",
+                        help="write one self-contained interactive page (WebGL): ground truth / prediction / "
+                        "errors buttons, legend with per-class IoU, hover with class and coordinates")
     parser.add_argument("--mode", choices=MODES, default=None,
                         help="colours: gt, pred, errors, intensity, height, rgb; compare = gt | pred | errors "
                         "side by side (--png only; default there when labels and pred are given)")
@@ -74,6 +78,17 @@ def run(args) -> int:
         raise PcsegValueError("--instances renders to --png (the window shows classes)")
     if args.instances and args.mode is not None:
         raise PcsegValueError("--instances chooses the colours itself: leave out --mode")
+    if args.html is not None:
+        if args.png is not None:
+            raise PcsegValueError("give --png or --html, not both")
+        from pcseg.viz.html import write_html
+
+        scan = scans[args.scan]
+        cloud, labels, pred = scan.load(label_map)
+        path = write_html(args.html, cloud, labels, pred, label_map=label_map, title=scan.name,
+                          point_size=args.point_size * 0.75)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     if args.png is None:
         if args.mode == "compare":
             raise PcsegValueError("--mode compare is for --png; in the window switch modes with the actions")

@@ -29,13 +29,14 @@ class ScanDataset(Dataset):
         block_size: training samples are the points of a random square xy block of this edge (m)
             centred on a random point (PointNet++ on indoor rooms), or None.
         augment: dict of augmentation settings (see ``pcseg.engine.config.AUGMENT_DEFAULTS``).
-        seed: base seed of the per-sample generators.
+        augment_seed: base seed of the per-sample generators (the builder passes ``train.seed``);
+            ``seed`` is its former name, still accepted.
         max_eval_points: evaluation scans larger than this are randomly subsampled, or None.
         cache: keep loaded scans in memory (per process).
     """
 
     def __init__(self, label_map, features, *, training=False, num_points=None, voxel_size=None,
-                 block_size=None, augment=None, seed=0, max_eval_points=None, cache=False):
+                 block_size=None, augment=None, augment_seed=0, max_eval_points=None, cache=False, seed=None):
         self.label_map = label_map
         self.features = list(features)
         self.in_channels = feature_width(self.features)
@@ -44,7 +45,7 @@ class ScanDataset(Dataset):
         self.voxel_size = voxel_size
         self.block_size = block_size
         self.augment = dict(augment or {})
-        self.seed = int(seed)
+        self.augment_seed = int(augment_seed if seed is None else seed)
         self.max_eval_points = max_eval_points
         self._cache = {} if cache else None
         self.items: list = []
@@ -110,7 +111,7 @@ class ScanDataset(Dataset):
     def __getitem__(self, key) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         index = int(index)
-        rng = np.random.default_rng([self.seed, int(epoch), index])
+        rng = np.random.default_rng([self.augment_seed, int(epoch), index])
         cloud = self.cloud(index)
         xyz, labels, instance = cloud.xyz, cloud.labels, cloud.instance
         if labels is None:
@@ -133,6 +134,7 @@ class ScanDataset(Dataset):
                 other += other >= index
                 feats_source = _polar_mix(feats_source, self.cloud(other), aug.get("paste_classes") or [], rng)
                 xyz, labels = feats_source.xyz, feats_source.labels
+                instance = feats_source.instance if feats_source.instance is not None else np.zeros(len(xyz), np.int64)
                 rows = np.arange(len(xyz), dtype=np.int64)
             if self.block_size:
                 rows = rows[T.block_crop(xyz[rows], self.block_size, rng)]
@@ -201,4 +203,11 @@ def _polar_mix(a, b, paste_classes, rng):
         va, vb = getattr(a, name), getattr(b, name)
         if va is not None and vb is not None and name != "normals":
             fields[name] = np.concatenate([va[keep_a], vb[sector_b], vb[paste_b]])
+    if a.instance is not None and b.instance is not None:
+        # b's instances after a's, and each pasted copy an instance of its own
+        shift, span = int(a.instance.max(initial=0)) + 1, int(b.instance.max(initial=0)) + 1
+        copy = np.searchsorted(np.unique(angles), angles) + 1 if len(angles) else np.zeros(0, np.int64)
+        moved = lambda ids, k: np.where(ids > 0, ids + shift + k * span, 0)  # noqa: E731
+        fields["instance"] = np.concatenate([a.instance[keep_a], moved(b.instance[sector_b], 0),
+                                             moved(b.instance[paste_b], copy)])
     return PointCloud(xyz=xyz, source=f"polarmix({a.source}, {b.source})", **fields)

@@ -21,23 +21,24 @@ from pcseg.errors import PcsegFileNotFoundError, PcsegValueError, PointCloudForm
 
 
 class FolderDataset(ScanDataset):
-    """Scans matched by ``patterns`` under ``root``.
+    """Scans matched by the globs ``split`` under ``root``.
 
     Args:
         root: base folder.
-        patterns: glob or list of globs relative to ``root``.
+        split: glob or list of globs relative to ``root`` (the config's ``<stage>_split``).
         label_replace: ``[from, to]`` substring replacement giving the label file of a points
             file, or None (labels read from the points file).
         labels_are_train_ids: label values are already train ids ``0..num_classes-1``.
         require_labels: fail when a scan has no labels.
     """
 
-    def __init__(self, root, patterns, label_map, features, label_replace=None, labels_are_train_ids=False,
+    def __init__(self, root, split, label_map, features, label_replace=None, labels_are_train_ids=False,
                  require_labels=True, **kwargs):
         super().__init__(label_map, features, **kwargs)
         self.root = Path(root)
         if not self.root.is_dir():
             raise PcsegFileNotFoundError(f"dataset folder not found: {self.root} (dataset.root)")
+        patterns = split
         if patterns is None:
             raise PcsegValueError(f"folder dataset {self.root}: the split needs a list of globs, e.g. ['*.ply']")
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)

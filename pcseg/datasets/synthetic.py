@@ -48,3 +48,25 @@ class SyntheticDataset(ScanDataset):
         if cloud.labels is not None:
             cloud.labels = self.to_train(cloud.labels, self.describe(index))
         return cloud
+
+
+def synthetic_dataset(root=None, *, split, label_map, features, stage="train", sensor="hdl64", seed=0,
+                      require_labels=True, **options):
+    """The ``synthetic`` config name: generated scans, or a folder written by ``pcseg synth``.
+
+    Args:
+        root: None to generate scans from seeds, or a folder in the SemanticKITTI layout.
+        split: scan count (generated) or sequences (folder) of this stage.
+        stage: ``train``, ``val`` or ``test``: generated validation scans use seeds offset by
+            100000 and test scans by 200000, so they never repeat a training scene.
+        sensor: simulated sensor (e.g. ``hdl64``; config key ``dataset.sensor``).
+        seed: seed of the first training scan (config key ``dataset.seed``).
+        require_labels, options: as for :class:`~pcseg.datasets.semantickitti.SemanticKITTIDataset`
+            / :class:`~pcseg.datasets.base.ScanDataset`.
+    """
+    if root is not None:
+        from pcseg.datasets.semantickitti import SemanticKITTIDataset
+
+        return SemanticKITTIDataset(root, split, label_map, features, require_labels=require_labels, **options)
+    base = int(seed) + {"train": 0, "val": VAL_SEED_OFFSET, "test": 2 * VAL_SEED_OFFSET}[stage]
+    return SyntheticDataset(split, base, label_map, features, sensor=sensor, **options)

@@ -1,47 +1,30 @@
-"""Config sections -> objects: label map, datasets, model, optimizer, scheduler.
+"""Config sections -> objects: label map, datasets, model, losses, optimizer, scheduler.
 
-Models are looked up by name in one plain dict (:func:`model_classes`); ``model.name`` may also
-be ``"package.module:ClassName"`` for a user's own model following the model protocol
-(``forward_ragged(xyz, feats, offsets) -> logits``).
+Models, datasets and losses are looked up by name in the plain tables of
+:mod:`pcseg.engine.registry`; a config may also name ``"package.module:Class"`` for a class of
+your own (a model following the model protocol ``forward_ragged(xyz, feats, offsets) -> logits``,
+a :class:`~pcseg.datasets.base.ScanDataset`, a loss of :mod:`pcseg.engine.losses`' protocol).
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
 import math
+from pathlib import Path
 
 import torch
 
+from pcseg.engine import registry
 from pcseg.errors import ConfigError, PcsegFileNotFoundError
 
 
 def model_classes() -> dict:
-    """``{name: class}`` of the models pcseg ships."""
-    import pcseg.models as models
-
-    names = ("MinkUNet", "PointNet2SSG", "PointNet2MSG",
-             "SPVCNN",
-             "PointTransformerV3",
-             "FastVoxelNet",
-             "PanopticMinkUNet",
-             )
-    return {name: getattr(models, name) for name in names if hasattr(models, name)}
+    """``{name: class}`` of the models pcseg ships (:data:`pcseg.engine.registry.MODELS`)."""
+    return {name: registry.resolve("model", name) for name in registry.MODELS}
 
 
 def resolve_model_class(name: str):
     """The class for ``model.name``: a shipped model or ``module:Class``."""
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"model.name {name!r}: cannot import it ({exc})") from None
-    classes = model_classes()
-    if name not in classes:
-        raise ConfigError(f"model.name: unknown model {name!r}; choose from {sorted(classes)} or give module:Class")
-    return classes[name]
+    return registry.resolve("model", name)
 
 
 def build_label_map(dataset_cfg: dict):
@@ -63,13 +46,7 @@ def build_model(model_cfg: dict, num_classes: int, in_channels: int, label_map_n
         if key in kwargs and kwargs[key] != expected:
             raise ConfigError(f"model.{key} is {kwargs[key]} but {why} {expected}")
         kwargs[key] = expected
-    params = inspect.signature(cls).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        for key in kwargs:
-            if key not in params:
-                close = difflib.get_close_matches(key, list(params), n=1)
-                hint = f" (did you mean model.{close[0]}?)" if close else ""
-                raise ConfigError(f"unknown key model.{key}{hint}: {cls.__name__} takes {sorted(params)}")
+    registry.check_arguments(cls, kwargs, "model")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -79,52 +56,79 @@ def build_model(model_cfg: dict, num_classes: int, in_channels: int, label_map_n
 def build_dataset(config: dict, split: str, label_map, training: bool | None = None):
     """The dataset of ``split`` (``train``/``val``/``test``) described by ``config['dataset']``.
 
-    ``training`` (default: split == "train") enables augmentations and point sampling.
+    ``training`` (default: split == "train") enables augmentations and point sampling. The
+    dataset class (``dataset.name``, see :mod:`pcseg.engine.registry`) is called with keyword
+    arguments: ``split`` (the value of ``dataset.<split>_split``), ``label_map``,
+    ``features``, the sampling and augmentation options of
+    :class:`~pcseg.datasets.base.ScanDataset` (``training``, ``num_points``, ``voxel_size``,
+    ``block_size``, ``augment``, ``augment_seed`` = ``train.seed``, ``max_eval_points``),
+    ``root``, ``stage`` and ``require_labels`` when its signature names them, and its own config
+    keys.
     """
-    from pcseg import datasets as D
+    from pcseg.engine.config import DATASET_ARGUMENTS, DEFAULTS
 
     ds = config["dataset"]
     training = (split == "train") if training is None else training
     split_value = ds[f"{split}_split"]
     if split_value is None:
         raise ConfigError(f"dataset.{split}_split is not set")
+    target = registry.resolve("dataset", ds["name"])
+    params = registry.parameters(target)
+    root = ds["root"]
+    if "root" in params and root is None and params["root"].default is params["root"].empty:
+        raise ConfigError(f"dataset.root is required for the {ds['name']} dataset")
+    if "root" not in params and root is not None:
+        raise ConfigError(f"dataset.root: the {ds['name']} dataset takes no root folder")
+    if root is not None and not Path(root).exists():
+        raise PcsegFileNotFoundError(f"dataset.root not found: {root}")
     common = dict(
-        label_map=label_map, features=ds["features"], training=training,
+        split=split_value, label_map=label_map, features=ds["features"], training=training,
         num_points=ds["num_points"] if training else None,
         voxel_size=ds["voxel_size"] if training else None,
         block_size=ds["block_size"] if training else None,
         augment=ds["augment"] if training else None,
-        seed=config["train"]["seed"], max_eval_points=None if training else ds["max_eval_points"],
+        augment_seed=config["train"]["seed"], max_eval_points=None if training else ds["max_eval_points"],
     )
-    base = _build_base_dataset(ds, split, split_value, common)
+    optional = {"root": root, "stage": split, "require_labels": split != "test"}
+    common.update({k: v for k, v in optional.items() if k in params})  # not via **kwargs: only if named
+    own = {k: v for k, v in ds.items() if k not in DEFAULTS["dataset"] and k not in DATASET_ARGUMENTS}
+    registry.check_arguments(target, own, "dataset")
+    base = target(**common, **own)
     if split != "train" or not training or (ds["repeat"] == 1 and not ds["synthetic_scans"]):
         return base
+    # a training split mixed from sources: the base part repeated, plus generated scans
+    from pcseg import datasets as D
+
     parts, repeats = [base], [ds["repeat"]]
     if ds["synthetic_scans"]:
-        parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["sensor"], **common))
+        shared = {k: v for k, v in common.items() if k not in ("split", "root", "stage", "require_labels")}
+        parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["synthetic_sensor"],
+                                        **shared))
         repeats.append(1)
     return D.ConcatScans(parts, repeats)
 
 
-def _build_base_dataset(ds: dict, split: str, split_value, common: dict):
-    from pcseg import datasets as D
+def build_losses(train_cfg: dict, num_classes: int, ignore_index, train_set, device) -> list:
+    """``[(weight, loss), ...]`` for ``train.loss`` (see :func:`pcseg.engine.config.loss_terms`).
 
-    name = ds["name"]
-    if name == "synthetic" and ds["root"] is None:
-        base = ds["seed"] + (0 if split == "train" else 100_000 if split == "val" else 200_000)
-        return D.SyntheticDataset(split_value, base, sensor=ds["sensor"], **common)
-    if ds["root"] is None:
-        raise ConfigError(f"dataset.root is required for the {name} dataset")
-    from pathlib import Path
+    Each loss class is called with its config arguments plus those of ``num_classes``,
+    ``ignore_index``, ``train_set``, ``device`` and (for ``class_weights``) ``train.class_weights``
+    that its signature names.
+    """
+    from pcseg.engine.config import loss_terms
 
-    if not Path(ds["root"]).exists():
-        raise PcsegFileNotFoundError(f"dataset.root not found: {ds['root']}")
-    if name in ("semantickitti", "synthetic"):
-        return D.SemanticKITTIDataset(ds["root"], split_value, require_labels=split != "test", **common)
-    if name == "s3dis":
-        return D.S3DISDataset(ds["root"], split_value, **common)
-    return D.FolderDataset(ds["root"], split_value, label_replace=ds["label_replace"],
-                           labels_are_train_ids=ds["labels_are_train_ids"], require_labels=split != "test", **common)
+    out = []
+    for name, weight, args in loss_terms(train_cfg):
+        cls = registry.resolve("loss", name)
+        registry.check_arguments(cls, args, f"train.loss.{name}")
+        offered = {"num_classes": num_classes, "ignore_index": list(ignore_index), "train_set": train_set,
+                   "device": device, "class_weights": train_cfg["class_weights"]}
+        offered = {k: v for k, v in registry.accepted(cls, offered).items() if k not in args}
+        try:
+            out.append((weight, cls(**offered, **args)))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"train.loss {name!r}: bad arguments ({exc})") from None
+    return out
 
 
 def build_optimizer(train_cfg: dict, parameters):

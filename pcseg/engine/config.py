@@ -1,10 +1,17 @@
 """Experiment configs: flat YAML with ``dataset``, ``model`` and ``train`` sections.
 
-A config is plain data. Every key a section accepts, with its default, is listed in
+A config is plain data. Every shared key a section accepts, with its default, is listed in
 :data:`DEFAULTS`; a key that is not listed is a :class:`ConfigError` naming its path
-(``train.lrr``), so a typo never silently falls back to a default. ``model`` is the exception:
-apart from ``name`` its keys are the model class's constructor arguments, checked against that
-constructor's signature when the model is built.
+(``train.lrr``), so a typo never silently falls back to a default. Keys that belong to one class
+are that class's constructor arguments, found by name in :mod:`pcseg.engine.registry`:
+
+- ``model``: apart from ``name`` every key is a constructor argument of the model class,
+  checked against its signature when the model is built;
+- ``dataset``: the keys of :data:`DEFAULTS` are shared by every dataset; any other key must be
+  a keyword argument of the dataset's constructor (``sensor`` and ``seed`` for ``synthetic``,
+  ``label_replace`` for ``folder``), and its default is filled in from the signature;
+- ``train.loss``: loss names (``[ce, lovasz]``) or ``{name: weight}`` / ``{name: {weight: w,
+  <constructor argument>: value}}``; see :func:`loss_terms`.
 
 Overrides (``--set train.lr=0.01``) are parsed as YAML scalars/lists and applied before
 validation, so they are checked exactly like keys written in the file.
@@ -35,7 +42,7 @@ AUGMENT_DEFAULTS = {
 
 DEFAULTS = {
     "dataset": {
-        "name": None,  # semantickitti | synthetic | s3dis | folder
+        "name": None,  # a name of pcseg.engine.registry.DATASETS, or package.module:Class
         "root": None,  # dataset folder (synthetic: null = generate scans from seeds)
         "label_map": "semantickitti",  # built-in name or YAML path
         "train_split": None,  # kitti: sequences; s3dis: areas; folder: globs; synthetic: scan count
@@ -46,14 +53,11 @@ DEFAULTS = {
         "voxel_size": None,  # keep one random point per voxel of this size when training (m)
         "block_size": None,  # training samples are random square xy blocks of this edge (m), or null
         "max_eval_points": None,  # cap points per scan at evaluation (random subset), or null
-        "sensor": "hdl64",  # synthetic scans: simulated sensor
-        "seed": 0,  # synthetic scans: base seed
-        "label_replace": None,  # folder: [from, to] substring turning a points path into its labels path
-        "labels_are_train_ids": False,  # folder: label files already hold train ids
         "num_workers": 0,  # DataLoader worker processes
         "repeat": 1,  # training split: each scan appears this many times per epoch
-        "synthetic_scans": 0,  # training split: add this many generated scans (pcseg.synth, `sensor`)
+        "synthetic_scans": 0,  # training split: add this many generated street scans (pcseg.synth)
         "synthetic_seed": 0,  # seed of the first added synthetic scan
+        "synthetic_sensor": "hdl64",  # the simulated sensor of the added scans
         "augment": AUGMENT_DEFAULTS,
     },
     "model": {"name": None},
@@ -68,9 +72,10 @@ DEFAULTS = {
         "scheduler": "cosine",  # cosine | onecycle | none
         "grad_clip": None,  # max gradient norm, or null
         "amp": "auto",  # auto (bf16 on GPU, off on CPU) | bf16 | fp16 | off
-        "class_weights": "frequency",  # frequency | none
-        "ce_weight": 1.0,
-        "lovasz_weight": 1.0,
+        "loss": ["ce", "lovasz"],  # names (weights from <name>_weight, else 1) or {name: weight or {weight, args}}
+        "class_weights": "frequency",  # frequency | none (the ce loss's default)
+        "ce_weight": 1.0,  # weight of `ce` when train.loss is a list
+        "lovasz_weight": 1.0,  # weight of `lovasz` when train.loss is a list
         "offset_weight": 1.0,  # L1 loss of predicted instance-centre offsets (models with an instance head)
         "eval_every": 1,  # epochs
         "checkpoint_every_steps": None,  # also write `last` every N steps (mid-epoch resume)
@@ -86,7 +91,9 @@ DEFAULTS = {
     },
 }
 
-DATASET_NAMES = ("semantickitti", "synthetic", "s3dis", "folder")
+# what build_dataset gives every dataset constructor besides the dataset's own keys
+DATASET_ARGUMENTS = ("root", "split", "label_map", "features", "stage", "require_labels", "training", "num_points",
+                     "voxel_size", "block_size", "augment", "augment_seed", "max_eval_points", "cache")
 
 
 def load_config(path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
@@ -129,16 +136,23 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     if unknown:
         raise ConfigError(f"config {source}: unknown section {unknown[0]!r} (sections: dataset, model, train)")
     config = {}
-    for section in ("dataset", "train"):
-        config[section] = _merge(DEFAULTS[section], raw.get(section) or {}, section, source)
+    given_dataset = raw.get("dataset") or {}
+    own_keys = _dataset_own_keys(given_dataset, source)
+    shared = {k: v for k, v in given_dataset.items() if k not in own_keys}
+    config["dataset"] = _merge(DEFAULTS["dataset"], shared, "dataset", source)
+    for key, default in own_keys.items():
+        config["dataset"][key] = copy.deepcopy(given_dataset.get(key, default))
+    config["train"] = _merge(DEFAULTS["train"], raw.get("train") or {}, "train", source)
     model = raw.get("model")
     if not isinstance(model, dict) or not model.get("name"):
         raise ConfigError(f"config {source}: model.name is required (e.g. MinkUNet, PointNet2SSG)")
     config["model"] = copy.deepcopy(model)
 
     dataset, train = config["dataset"], config["train"]
-    if dataset["name"] not in DATASET_NAMES:
-        raise ConfigError(f"config {source}: dataset.name must be one of {list(DATASET_NAMES)}, got {dataset['name']!r}")
+    try:
+        loss_terms(train)
+    except ConfigError as exc:
+        raise ConfigError(f"config {source}: {exc}") from None
     _check_choice(train, "optimizer", ("adamw", "sgd"), source)
     _check_choice(train, "scheduler", ("cosine", "onecycle", "none"), source)
     _check_choice(train, "amp", ("auto", "bf16", "fp16", "off"), source)
@@ -177,6 +191,60 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     if scale is not None and (not isinstance(scale, list) or len(scale) != 2):
         raise ConfigError(f"config {source}: dataset.augment.scale must be [low, high] or null, got {scale!r}")
     return config
+
+
+def _dataset_own_keys(given, source: str) -> dict:
+    """``{key: default}`` of the dataset constructor's own keyword arguments (beyond the shared
+    keys of :data:`DEFAULTS` and what the builder passes); ``inspect.Parameter.empty`` when
+    the constructor has no default for it."""
+    if not isinstance(given, dict):
+        raise ConfigError(f"config {source}: dataset must be a mapping, got {type(given).__name__}")
+    name = given.get("name")
+    if not name:
+        from pcseg.engine.registry import DATASETS
+
+        raise ConfigError(f"config {source}: dataset.name is required: one of {sorted(DATASETS)} or package.module:Class")
+    from pcseg.engine.registry import parameters, resolve
+
+    try:
+        params = parameters(resolve("dataset", name))
+    except ConfigError as exc:
+        raise ConfigError(f"config {source}: {exc}") from None
+    own = {key: p.default for key, p in params.items()
+           if key not in DATASET_ARGUMENTS and key not in DEFAULTS["dataset"]}
+    import inspect
+
+    missing = [key for key, default in own.items() if default is inspect.Parameter.empty and key not in given]
+    if missing:
+        raise ConfigError(f"config {source}: dataset {name!r} needs dataset.{missing[0]}")
+    return own
+
+
+def loss_terms(train: dict) -> list[tuple[str, float, dict]]:
+    """``train.loss`` as ``[(name, weight, constructor arguments), ...]``.
+
+    ``[ce, lovasz]`` takes each weight from ``train.<name>_weight`` when that key exists (1.0
+    otherwise); ``{ce: 1.0, lovasz: {weight: 0.5}}`` states weights (and arguments) per loss.
+    Terms of weight 0 are dropped. Raises :class:`ConfigError` for a malformed entry.
+    """
+    spec = train["loss"]
+    if isinstance(spec, str):
+        spec = [spec]
+    if isinstance(spec, list):
+        spec = {name: train.get(f"{name}_weight", 1.0) for name in spec}
+    if not isinstance(spec, dict) or not spec:
+        raise ConfigError(f"train.loss must be a list of loss names or a mapping name -> weight, got {spec!r}")
+    terms = []
+    for name, value in spec.items():
+        args = dict(value) if isinstance(value, dict) else {"weight": value}
+        weight = args.pop("weight", 1.0)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+            raise ConfigError(f"train.loss: weight of {name!r} must be a non-negative number, got {weight!r}")
+        if weight > 0:
+            terms.append((str(name), float(weight), args))
+    if not terms:
+        raise ConfigError("train.loss: every loss has weight 0")
+    return terms
 
 
 def _merge(defaults: dict, given: dict, where: str, source: str) -> dict:

@@ -1,10 +1,11 @@
 """Class probabilities for whole clouds, the way the model was trained.
 
-Voxel models (MinkUNet) see every point in one pass. Point models trained on sampled scans
-(``dataset.num_points``, optionally ``block_size`` blocks) see the density they were trained on
-only if a large cloud is cut into pieces of ``num_points`` points, so for them every cloud goes
-through :func:`pcseg.models.pointnet2_inference.predict_scan` (every point is run once, in
-random pieces; blocks for rooms).
+Models trained on whole scans (MinkUNet, ``dataset.num_points`` unset) see every point in one
+pass. A model trained on sampled scans (``dataset.num_points``, optionally ``block_size``
+blocks) sees the density it was trained on only if a large cloud is cut into pieces of
+``num_points`` points, so for it, whatever its class, every cloud goes through the engine's
+generic :func:`pcseg.engine.piecewise.predict_scan` (every point is run once, in random pieces;
+blocks for rooms).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def predict_proba(model, xyz, feats, offsets, ignore_index=(), num_points=None, 
     if num_points is None:
         logits, inverse = _voxel_logits(model, xyz, feats, offsets, amp_dtype)
         return _gather(torch.softmax(mask_ignored(logits, ignore_index), dim=1), inverse)
-    from pcseg.models.pointnet2_inference import predict_scan
+    from pcseg.engine.piecewise import predict_scan
 
     parts, start = [], 0
     for end in offsets.tolist():

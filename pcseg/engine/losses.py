@@ -5,6 +5,13 @@ Both are returned as *sums* with their normalisers (total weight, scan count) so
 normalise by the global batch: under DDP every process divides by the totals all-reduced over
 processes, which makes two processes with b scans each compute exactly the gradient of one
 process with 2b scans.
+
+The loss protocol (what ``train.loss`` names, see :data:`pcseg.engine.registry.LOSSES`): a
+class whose constructor takes its config arguments plus any of ``num_classes``,
+``ignore_index``, ``train_set``, ``device`` it names, and whose instances are called as
+``loss(logits (N, C) float32, targets (N,) int64 with IGNORE for skipped points, offsets (B,)
+int64) -> (sum, normaliser)``; the trainer adds ``weight * sum / normaliser`` over the terms,
+normalisers summed over processes.
 """
 
 from __future__ import annotations
@@ -139,3 +146,30 @@ def offset_l1_sum(point_offsets, xyz, labels, instance, offsets, things):
         return point_offsets.sum() * 0.0, torch.zeros((), device=xyz.device)
     error = (point_offsets[mask].float() - (centres[mask] - xyz[mask].float())).abs().sum(1)
     return error.sum(), torch.tensor(float(mask.sum()), device=xyz.device)
+
+
+class CrossEntropyLoss:
+    """``ce``: class-weighted cross-entropy, normalised by the total weight of labelled points.
+
+    Args:
+        class_weights: ``"frequency"`` (1/sqrt of the training label frequency, from
+            ``train_set.label_histogram()``; config default ``train.class_weights``) or ``"none"``.
+        ignore_index, train_set, device: given by the trainer.
+    """
+
+    def __init__(self, class_weights="frequency", *, ignore_index=(), train_set=None, device="cpu"):
+        if class_weights not in ("frequency", "none"):
+            raise ValueError(f"class_weights must be 'frequency' or 'none', got {class_weights!r}")
+        self.weights = None
+        if class_weights == "frequency" and train_set is not None:
+            self.weights = frequency_class_weights(train_set.label_histogram(), ignore_index).to(device)
+
+    def __call__(self, logits, targets, offsets):
+        return weighted_ce_sum(logits, targets, self.weights)
+
+
+class LovaszSoftmaxLoss:
+    """``lovasz``: Lovasz-softmax per cloud, normalised by the number of clouds."""
+
+    def __call__(self, logits, targets, offsets):
+        return lovasz_sum(logits, targets, offsets)

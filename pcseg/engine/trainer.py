@@ -24,12 +24,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from pcseg.engine import distributed as dist
-from pcseg.engine.builders import (build_dataset, build_label_map, build_model, build_optimizer,
+from pcseg.engine.builders import (build_dataset, build_label_map, build_losses, build_model, build_optimizer,
                                    build_scheduler)
 from pcseg.engine.checkpoint import (RESUME_KEYS, label_map_spec, load_checkpoint, rng_states, save_checkpoint,
                                      set_rng_states)
 from pcseg.engine.interrupt import TrainingInterrupted, ignore_in_workers
-from pcseg.engine.losses import frequency_class_weights, lovasz_sum, masked_targets, offset_l1_sum, weighted_ce_sum
+from pcseg.engine.losses import masked_targets, offset_l1_sum
 from pcseg.engine.panoptic import is_panoptic
 from pcseg.errors import CheckpointError, ConfigError
 from pcseg.threads import ThreadChooser
@@ -125,10 +125,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         ignore = list(self.label_map.ignore_index)
         self.ignore = ignore
-        if tcfg["class_weights"] == "frequency" and tcfg["ce_weight"] > 0:
-            self.class_weights = frequency_class_weights(self.train_set.label_histogram(), ignore).to(self.device)
-        else:
-            self.class_weights = None
+        self.losses = build_losses(tcfg, self.label_map.num_classes, ignore, self.train_set, self.device)
         self.panoptic = is_panoptic(self.model) and tcfg["offset_weight"] > 0
         self.out_dir = Path(tcfg["out_dir"])
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
@@ -256,20 +253,15 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             out = self.forward(xyz, feats, offsets, self.panoptic)
         logits = (out[0] if self.panoptic else out).float()
-        ce, ce_norm = weighted_ce_sum(logits, targets, self.class_weights)
-        lov, lov_norm = lovasz_sum(logits, targets, offsets) if self.tcfg["lovasz_weight"] > 0 else (logits.sum() * 0, torch.ones(()))
+        terms = [(w, *term(logits, targets, offsets)) for w, term in self.losses]
         if self.panoptic:  # instance centres from the (augmented) points of each scan's ground-truth instances
             if "instance" not in batch:
                 raise ConfigError("a panoptic model is trained but the dataset gives no instance ids")
-            off, off_norm = offset_l1_sum(out[1], xyz, targets, batch["instance"].to(self.device), offsets,
-                                          self.model.things)
-        else:
-            off, off_norm = logits.sum() * 0, torch.ones(())
+            terms.append((self.tcfg["offset_weight"], *offset_l1_sum(
+                out[1], xyz, targets, batch["instance"].to(self.device), offsets, self.model.things)))
         # normalise by the global batch: DDP averages gradients over processes, so multiply by world
-        norms = dist.all_reduce_sum(torch.stack([n.float().to(self.device) for n in (ce_norm, lov_norm, off_norm)]))
-        loss = (self.tcfg["ce_weight"] * ce / norms[0].clamp_min(1e-12)
-                + self.tcfg["lovasz_weight"] * lov / norms[1].clamp_min(1e-12)
-                + self.tcfg["offset_weight"] * off / norms[2].clamp_min(1e-12)) * self.world
+        norms = dist.all_reduce_sum(torch.stack([torch.as_tensor(n).float().to(self.device) for _, _, n in terms]))
+        loss = sum(w * s / n.clamp_min(1e-12) for (w, s, _), n in zip(terms, norms)) * self.world
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.tcfg["grad_clip"]:

@@ -10,7 +10,9 @@ One schema for every dataset, the one SemanticKITTI's official YAML uses:
 - ``learning_map_default`` (optional, a pcseg extension): train id for raw ids the map does not
   list. Without it, an unknown raw id is an error.
 
-The built-in maps live in the repository's ``datasets/`` folder.
+The built-in maps ship inside the package (``pcseg/data/label_maps/``, found with
+:mod:`importlib.resources`, so they load from a wheel as from a checkout); your own maps go
+anywhere, e.g. the repository's ``datasets/`` folder, and load with :meth:`LabelMap.from_yaml`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,6 @@ import numpy as np
 
 from pcseg.errors import ConfigError, PcsegValueError
 from pcseg.io._common import read_yaml_mapping
-
-# repository root is the parent of the package folder (the package is installed editable)
-DATASETS_DIR = Path(__file__).resolve().parents[2] / "datasets"
 
 BUILTIN_NAMES = ("semantickitti", "s3dis", "scannet", "asprs")
 
@@ -113,7 +112,9 @@ class LabelMap:
         key = str(name).lower().replace("-", "").replace("_", "")
         if key not in BUILTIN_NAMES:
             raise PcsegValueError(f"unknown built-in label map {name!r}; choose from {list(BUILTIN_NAMES)}")
-        return cls.from_yaml(DATASETS_DIR / f"{key}.yaml")
+        from pcseg.resources import label_map_file
+
+        return cls.from_yaml(label_map_file(key))
 
     @classmethod
     def load(cls, name_or_path) -> "LabelMap":

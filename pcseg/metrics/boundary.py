@@ -52,19 +52,19 @@ def boundary_mask(points, target, radius: float, ignore_index=()) -> np.ndarray:
 
 
 def boundary_confusion(points, pred, target, radius: float, like):
-    """A new :class:`ConfusionMatrix` (same classes and ignore ids as ``like``) counting only
-    the boundary points of one scan; merge several to score boundaries over a dataset.
+    """A new confusion matrix of ``like``'s type (same classes and ignore ids) counting only
+    the boundary points of one scan; merge several to score boundaries over a dataset. (Built
+    from ``like`` so this module needs no import of :mod:`pcseg.metrics.confusion`, which imports
+    it: no import cycle.)
 
     ``points`` float (N, 3) metres, ``pred``/``target`` integer (N,) train ids, ``radius`` metres.
     """
-    from pcseg.metrics.confusion import ConfusionMatrix
-
     pred_np = _to_numpy(pred, "pred").reshape(-1)
     target_np = _to_numpy(target, "target").reshape(-1)
     if pred_np.shape != target_np.shape:
         raise PcsegValueError(f"pred has {pred_np.size} labels but target has {target_np.size}")
     mask = boundary_mask(points, target_np, radius, like.ignore_index)
-    cm = ConfusionMatrix(like.num_classes, like.ignore_index, like.class_names)
+    cm = type(like)(like.num_classes, like.ignore_index, like.class_names)
     if mask.any():
         cm.update(pred_np[mask], target_np[mask])
     return cm

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from pcseg.errors import PcsegValueError
+from pcseg.metrics.boundary import boundary_confusion
 
 # numpy integer dtypes torch can do arithmetic on without a copy; others are widened first
 _TORCH_FRIENDLY = (np.uint8, np.int8, np.int16, np.int32, np.int64)
@@ -363,8 +364,6 @@ class ConfusionMatrix:
         counts (use :func:`pcseg.metrics.boundary_confusion` to accumulate over scans).
         NaN when the scan has no boundary point.
         """
-        from pcseg.metrics.boundary import boundary_confusion
-
         cm = boundary_confusion(points, pred, target, radius, like=self)
         if cm.matrix.sum() == 0:
             return float("nan")  # a scan of one class has no boundary

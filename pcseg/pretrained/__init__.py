@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pcseg.errors import PcsegValueError
+from pcseg.resources import package_file
 
-PRETRAINED_DIR = Path(__file__).resolve().parent
+PRETRAINED_DIR = package_file("pretrained")
 
 # model name -> checkpoint file in this folder
 BUNDLED = {

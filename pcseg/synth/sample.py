@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pcseg.resources import package_file
+
 SAMPLE_SEED = 34  # a street with all 18 classes and ~76k points (files about 1.5 MB)
 SAMPLE_SENSOR = "hdl64"
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_DIR = package_file("data")
 
 
 def sample_arrays() -> tuple[np.ndarray, np.ndarray]:

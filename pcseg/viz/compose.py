@@ -47,14 +47,15 @@ def text_image(width: int, height: int, items, background=(255, 255, 255), color
 def legend_panel(entries, height: int, title: str | None = None, background=(255, 255, 255),
                  width: int | None = None) -> np.ndarray:
     """uint8 (H, W, 3) legend: one row per ``(rgb, text)`` entry, a square swatch of exactly
-    that colour then the text (``rgb`` None: a bold heading row without swatch). Rows that do
-    not fit ``height`` go into more columns."""
+    that colour then the text (``rgb`` None: a bold heading row without swatch), all in one
+    column so a heading always stays above its entries. ``H`` is ``height``, or taller when the
+    rows need it (:func:`hstack` pads the images beside it)."""
     top = 8 + (ROW_HEIGHT if title else 0)
-    rows_fit = max(1, (height - top - 6) // ROW_HEIGHT)
-    columns = max(1, -(-len(entries) // rows_fit))
+    height = max(int(height), top + len(entries) * ROW_HEIGHT + 6)
+    rows_fit = max(1, len(entries))
     longest = max((len(text) for _, text in entries), default=8)
     column_width = 28 + int(longest * 6.6)
-    width = width or max(column_width * columns + 10, int(len(title or "") * 7.5) + 16)
+    width = width or max(column_width + 10, int(len(title or "") * 7.5) + 16)
     items, swatches = [], []
     if title:
         items.append((8, 8 + ROW_HEIGHT / 2, title, 9, True))

@@ -9,7 +9,7 @@ import torch
 
 from pcseg.errors import PcsegValueError
 from pcseg.models.pointnet2 import PointNet2SSG
-from pcseg.models.pointnet2_inference import block_regions, predict_scan
+from pcseg.engine.piecewise import block_regions, predict_scan
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,6 +1,8 @@
-"""Whole-scan inference for point-based models: label every point of a cloud of any size.
+"""Piecewise whole-scan inference for any point model: label every point of a cloud of any size.
 
-A point network runs on clouds of a few thousand points (4,096-point room blocks, ~16k-point
+Works for every model of the model protocol (``forward_ragged``, ``num_classes``,
+``in_channels``); the engine uses it for models trained on sampled scans (``dataset.num_points``),
+whatever their class. A point network runs on clouds of a few thousand points (4,096-point room blocks, ~16k-point
 LiDAR samples). :func:`predict_scan` cuts a large cloud into such pieces and puts the answers
 back together so that *every* input point gets class probabilities:
 
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 
 from pcseg.errors import PcsegValueError
-from pcseg.models.pointnet2_modules import ragged_knn
+from pcseg.ops import knn
 
 COVER_MODES = ("all", "nearest")
 
@@ -157,5 +159,5 @@ def _carry_to_regions(xyz, batch, regions, probs, device):
     run_offsets = torch.cumsum(torch.tensor([p.numel() for _, p in batch]), 0).to(device)
     region_ids = torch.cat([regions[r] for r, _ in batch]).to(device)
     region_offsets = torch.cumsum(torch.tensor([regions[r].numel() for r, _ in batch]), 0).to(device)
-    idx, _ = ragged_knn(run_xyz, run_offsets, xyz[region_ids], region_offsets, 1)
+    idx, _ = knn(run_xyz, xyz[region_ids], 1, points_offsets=run_offsets, queries_offsets=region_offsets)
     return region_ids, probs[idx[:, 0]]
