@@ -205,7 +205,10 @@ def _read_laz_in_child(path, layout):
     timeout = 60 + layout.points * layout.record_size / 2**20
     with tempfile.TemporaryDirectory(prefix="pcseg-laz-") as folder:
         out = os.path.join(folder, "points.las")
-        status, reason = _run_forked(lambda: laspy.read(where).write(out), budget, timeout)
+        # single-threaded lazrs: a forked child inherits rayon's pool state but not its threads,
+        # so the parallel backend can wait forever there once the parent has used it
+        backend = laspy.LazBackend.Lazrs if laspy.LazBackend.Lazrs.is_available() else None
+        status, reason = _run_forked(lambda: laspy.read(where, laz_backend=backend).write(out), budget, timeout)
         if status == "timeout":
             raise PointCloudFormatError(f"{where}: decompressing the LAZ points took over {timeout:.0f} s; "
                                         "the file is damaged")
