@@ -62,9 +62,7 @@ def test_bad_values_and_missing_file(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
-    from pcseg.engine.builders import model_classes
-
-    config = load_config(path)
     from pcseg.engine.registry import MODELS
 
+    config = load_config(path)
     assert config["model"]["name"] in MODELS

@@ -20,7 +20,10 @@ def test_bundled_checkpoint_is_small_and_self_describing(name):
     assert path.stat().st_size < 20 * 2**20
     payload = load_checkpoint(path)
     assert payload["label_map"]["name"] == "semantickitti"
-    assert 0 < payload["metrics"]["miou"] <= 1
+    if name == "outdoor":  # trained on every real frame: no held-out split, its figures are in the card
+        assert payload["config"]["dataset"]["features"] == ["xyz"]
+    else:
+        assert 0 < payload["metrics"]["miou"] <= 1
     assert "optimizer" not in payload  # exported for inference
 
 
@@ -52,3 +55,34 @@ def test_export_for_inference_keeps_the_labels(tmp_path):
     np.testing.assert_array_equal(Segmenter.from_checkpoint(src)(cloud), Segmenter.from_checkpoint(dst)(cloud))
     a, b = load_checkpoint(src)["model"], load_checkpoint(dst)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_outdoor_model_labels_real_frames_with_and_without_intensity(kitti_scan, shared_data):
+    """The default model on real SemanticKITTI frames. They are frames it was trained on, so this
+    checks that the shipped weights and their input handling work on real scans, not how well it
+    generalises (its held-out figures come from benchmarks/loo_outdoor.py and are in the card).
+    It reads xyz only: a scan's intensity changes nothing, npy frames without it work as they are."""
+    from pcseg.io import PointCloud, read_labels, read_points
+
+    seg = Segmenter.from_checkpoint(checkpoint_path("outdoor"))
+    velodyne, labels = kitti_scan
+    cloud = read_points(velodyne)
+    assert cloud.intensity is not None
+    pred = seg(cloud)
+    np.testing.assert_array_equal(seg(PointCloud(xyz=cloud.xyz.copy(), source="xyz only")), pred)
+    target = seg.label_map.to_train(read_labels(labels))
+    cm = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(pred, target)
+    iou = dict(zip(seg.label_map.class_names, cm.iou()))
+    # far above a constant answer, and the large classes are separated
+    majority = np.bincount(target, minlength=seg.num_classes).argmax()
+    baseline = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(np.full_like(target, majority), target)
+    assert cm.miou() > 3 * baseline.miou()
+    assert iou["vegetation"] > 0.7 and iou["car"] > 0.5 and iou["road"] > 0.4
+    assert cm.accuracy() > 0.6
+
+    points = np.load(shared_data / "semantickitti-npy" / "demo_points_000750.npy")
+    target = np.load(shared_data / "semantickitti-npy" / "demo_labels_000750.npy").reshape(-1)
+    pred = seg(PointCloud(xyz=points, source="npy frame"))
+    cm = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(pred, target)
+    iou = dict(zip(seg.label_map.class_names, cm.iou()))
+    assert cm.accuracy() > 0.75 and iou["building"] > 0.6 and iou["road"] > 0.6

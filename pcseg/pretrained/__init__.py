@@ -1,7 +1,15 @@
-"""Checkpoints bundled with pcseg, trained on pcseg's synthetic LiDAR scans.
+"""Checkpoints bundled with pcseg.
 
-They are small (under 20 MB), carry their config, label map and measured mIoU, and are what
-``pcseg demo`` uses. Reproduce them with ``pcseg train configs/synthetic_<model>.yaml``.
+- ``outdoor`` (the default of ``pcseg demo``): MinkUNet for street LiDAR scans, SemanticKITTI's
+  19 classes, xyz input (works with or without intensity); trained on the six real SemanticKITTI
+  frames of the project's shared data plus generated scans, so its weights carry the
+  CC BY-NC-SA 4.0 licence of SemanticKITTI (non-commercial).
+- ``airborne``: MinkUNet for airborne LAS/LAZ tiles, ASPRS classes (docs/airborne.md).
+- ``minkunet``, ``pointnet2``: small demo models trained on pcseg's synthetic scans only.
+
+They are small (under 20 MB), carry their config and label map, and each is reproduced by
+``pcseg train`` with the config named in :data:`BUNDLED`, then
+``pcseg.engine.checkpoint.export_for_inference``.
 """
 
 from __future__ import annotations
@@ -13,22 +21,25 @@ from pcseg.resources import package_file
 
 PRETRAINED_DIR = package_file("pretrained")
 
-# model name -> checkpoint file in this folder
+# model name -> (checkpoint file in this folder, the config that trains it)
 BUNDLED = {
-    "minkunet": "minkunet_synthetic.pt",
-    "pointnet2": "pointnet2_synthetic.pt",
-    "airborne": "minkunet_airborne.pt",  # configs/airborne_minkunet.yaml, ASPRS classes
+    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_stage2.yaml"),
+    "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
+    "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
+    "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
 }
+DEFAULT_MODEL = "outdoor"
 
 
 def checkpoint_path(name: str) -> Path:
-    """Path of the bundled checkpoint ``name`` (``minkunet`` or ``pointnet2``)."""
+    """Path of the bundled checkpoint ``name`` (a key of :data:`BUNDLED`, e.g. ``outdoor``)."""
     if name not in BUNDLED:
         raise PcsegValueError(f"model must be one of {sorted(BUNDLED)}, got {name!r}")
-    path = PRETRAINED_DIR / BUNDLED[name]
+    filename, config = BUNDLED[name]
+    path = PRETRAINED_DIR / filename
     if not path.is_file():
         raise PcsegValueError(
             f"the bundled checkpoint {path.name} is missing from {PRETRAINED_DIR}; "
-            f"train it with `pcseg train configs/synthetic_{name}.yaml`"
+            f"train it with `pcseg train {config}`"
         )
     return path
