@@ -197,7 +197,7 @@ def test_large_sparse_instance_ids_equal_to_official(official):
 
 
 def learning_lut():
-    spec = yaml.safe_load((REPO / "datasets" / "semantickitti.yaml").read_text())
+    spec = yaml.safe_load((REPO / "pcseg" / "data" / "label_maps" / "semantickitti.yaml").read_text())
     lut = np.zeros(max(spec["learning_map"]) + 1, dtype=np.int64)
     for raw, train in spec["learning_map"].items():
         lut[raw] = train

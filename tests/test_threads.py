@@ -190,7 +190,7 @@ def test_cli_threads_reach_every_forward(tmp_path, two_torch_threads, count):
     torch.set_num_threads(2)
     for argv in (["eval", str(config), "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.json")],
                  ["segment", "--checkpoint", str(ckpt), str(root / "sequences" / "08" / "velodyne"),
-                  "--out", str(tmp_path / "labels")]):
+                  "--out", str(tmp_path / "labels"), "--overwrite"]):
         SEEN.clear()
         assert main(argv + ["--threads", str(count)]) == 0
         assert SEEN and set(SEEN) == {count}, argv[0]
@@ -202,7 +202,7 @@ def test_cli_auto_threads_follow_the_load(tmp_path, monkeypatch, two_torch_threa
     assert main(["train", str(config), "--threads", "1"]) == 0
     ckpt = tmp_path / "run" / "last.pt"
     segment = ["segment", "--checkpoint", str(ckpt), str(root / "sequences" / "08" / "velodyne"),
-               "--out", str(tmp_path / "labels")]
+               "--out", str(tmp_path / "labels"), "--overwrite"]
     for busy, expected in ((0.0, 2), (1.0, 1)):
         monkeypatch.setattr(threads, "busy_cpus", lambda busy=busy: busy)
         train = ["train", str(config), "--set", f"train.out_dir={tmp_path / f'run{busy}'}"]

@@ -242,7 +242,7 @@ def loss_terms(train: dict) -> list[tuple[str, float, dict]]:
             raise ConfigError(f"train.loss: weight of {name!r} must be a non-negative number, got {weight!r}")
         if weight > 0:
             terms.append((str(name), float(weight), args))
-    if not terms:
+    if not terms and not train.get("offset_weight"):  # an instance head's offset loss may train alone
         raise ConfigError("train.loss: every loss has weight 0")
     return terms
 

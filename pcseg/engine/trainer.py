@@ -127,6 +127,8 @@ class Trainer:
         self.ignore = ignore
         self.losses = build_losses(tcfg, self.label_map.num_classes, ignore, self.train_set, self.device)
         self.panoptic = is_panoptic(self.model) and tcfg["offset_weight"] > 0
+        if not self.losses and not self.panoptic:
+            raise ConfigError("train.loss: every loss has weight 0 (and the model has no instance head to train)")
         self.out_dir = Path(tcfg["out_dir"])
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.best_miou = -1.0
