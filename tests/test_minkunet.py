@@ -8,6 +8,7 @@ import torch
 from pcseg.errors import PcsegValueError
 from pcseg.models import MinkUNet, MinkUNet18, MinkUNet34
 from pcseg.sparse import SparseTensor
+import model_checks
 
 TINY = dict(layers=(1, 1, 1, 1, 1, 1, 1, 1), width=0.25)
 
@@ -16,10 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ragged_clouds(sizes=(300, 200), seed=0):
-    g = torch.Generator().manual_seed(seed)
-    xyz = torch.cat([torch.rand(n, 3, generator=g) * 2.0 for n in sizes])
-    feats = torch.cat([xyz, torch.rand(xyz.shape[0], 1, generator=g)], 1)
-    return xyz, feats, torch.tensor(sizes).cumsum(0)
+    return model_checks.ragged_clouds(sizes, seed, extent=2.0)
 
 
 def test_logits_for_every_point_and_shared_voxels_agree():

@@ -13,6 +13,7 @@ from pcseg.errors import PcsegValueError
 from pcseg.models import PointTransformerV3
 from pcseg.models.ptv3 import SerializedAttention, patch_index
 from pcseg.models.serialization import hilbert_encode, serialize, z_order_encode
+import model_checks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,10 +22,7 @@ SMALL = dict(enc_depths=(1, 1, 1), enc_channels=(16, 32, 32), enc_heads=(2, 2, 4
 
 
 def ragged_clouds(sizes=(300, 200), seed=0, extent=2.0):
-    g = torch.Generator().manual_seed(seed)
-    xyz = torch.cat([torch.rand(n, 3, generator=g) * extent - extent / 3 for n in sizes])
-    feats = torch.cat([xyz, torch.rand(xyz.shape[0], 1, generator=g)], 1)
-    return xyz, feats, torch.tensor(sizes).cumsum(0)
+    return model_checks.ragged_clouds(sizes, seed, extent, low=-extent / 3)
 
 
 def naive_morton(x: int, y: int, z: int, depth: int = 16) -> int:
@@ -171,18 +169,8 @@ def test_tiny_overfit():
     xyz, feats, offsets = ragged_clouds(sizes=(400,), seed=1)
     labels = (xyz[:, 0] > 0.5).long() + (xyz[:, 2] > 0.5).long()
     model = PointTransformerV3(3, 4, grid_size=0.1, **SMALL)
-    opt = torch.optim.Adam(model.parameters(), lr=0.005)
-    losses = []
-    for _ in range(40):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model.forward_ragged(xyz, feats, offsets), labels)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        acc = (model.forward_ragged(xyz, feats, offsets).argmax(1) == labels).float().mean()
-    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses, float(acc))
+    losses, acc = model_checks.fit(model, xyz, feats, offsets, labels, steps=40, lr=0.005)
+    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses, acc)
 
 
 def test_built_from_a_config_section_and_bad_arguments():

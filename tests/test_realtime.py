@@ -9,15 +9,13 @@ import torch
 from pcseg.engine.builders import build_model
 from pcseg.errors import PcsegValueError
 from pcseg.models import FastVoxelNet
+import model_checks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ragged_clouds(sizes=(300, 200), seed=0, extent=4.0):
-    g = torch.Generator().manual_seed(seed)
-    xyz = torch.cat([torch.rand(n, 3, generator=g) * extent - extent / 4 for n in sizes])
-    feats = torch.cat([xyz, torch.rand(xyz.shape[0], 1, generator=g)], 1)
-    return xyz, feats, torch.tensor(sizes).cumsum(0)
+    return model_checks.ragged_clouds(sizes, seed, extent, low=-extent / 4)
 
 
 def test_shapes_and_every_parameter_gets_a_gradient():
@@ -61,18 +59,8 @@ def test_tiny_overfit():
     xyz, feats, offsets = ragged_clouds(sizes=(600,), seed=1)
     labels = (xyz[:, 0] > 1.0).long() + (xyz[:, 2] > 1.0).long()
     model = FastVoxelNet(3, 4, voxel_size=0.2)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    losses = []
-    for _ in range(40):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model.forward_ragged(xyz, feats, offsets), labels)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        acc = (model.forward_ragged(xyz, feats, offsets).argmax(1) == labels).float().mean()
-    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses, float(acc))
+    losses, acc = model_checks.fit(model, xyz, feats, offsets, labels, steps=40, lr=0.02)
+    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses, acc)
 
 
 def test_built_from_a_config_section_and_bad_arguments():

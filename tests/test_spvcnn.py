@@ -10,6 +10,7 @@ from pcseg.errors import PcsegValueError
 from pcseg.models import SPVCNN
 from pcseg.ops import devoxelize_trilinear, voxelize_batched
 from pcseg.sparse import SparseTensor
+import model_checks
 
 TINY = dict(layers=(1, 1, 1, 1, 1, 1, 1, 1), width=0.25)
 
@@ -17,10 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ragged_clouds(sizes=(300, 200), seed=0, extent=2.0):
-    g = torch.Generator().manual_seed(seed)
-    xyz = torch.cat([torch.rand(n, 3, generator=g) * extent - extent / 4 for n in sizes])
-    feats = torch.cat([xyz, torch.rand(xyz.shape[0], 1, generator=g)], 1)
-    return xyz, feats, torch.tensor(sizes).cumsum(0)
+    return model_checks.ragged_clouds(sizes, seed, extent, low=-extent / 4)
 
 
 def test_shapes_and_every_parameter_gets_a_gradient():
@@ -88,18 +86,8 @@ def test_tiny_overfit():
     xyz, feats, offsets = ragged_clouds(sizes=(400,), seed=1)
     labels = (xyz[:, 0] > 0.5).long() + (xyz[:, 2] > 0.5).long()
     model = SPVCNN(3, 4, voxel_size=0.1, dropout=0.0, **TINY)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    losses = []
-    for _ in range(30):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model.forward_ragged(xyz, feats, offsets), labels)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        acc = (model.forward_ragged(xyz, feats, offsets).argmax(1) == labels).float().mean()
-    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses, float(acc))
+    losses, acc = model_checks.fit(model, xyz, feats, offsets, labels, steps=30, lr=0.02)
+    assert losses[-1] < 0.5 * losses[0] and acc > 0.9, (losses, acc)
 
 
 def test_built_from_a_config_section_and_bad_arguments():
