@@ -114,6 +114,28 @@ def test_group_gradcheck_and_reference(device):
     assert f.grad.view(-1).tolist() == [0.0, 3.0, 0.0]
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_group_takes_the_dtypes_autocast_feeds_it(device, dtype):
+    """Half and bfloat16 features (what autocast gives PointNet++ layers) on every device: the
+    gather is exact, and the backward's sums of small integers are exact in these types too
+    (the CUDA kernel accumulates them in float32)."""
+    gen = torch.Generator().manual_seed(4)
+    features = torch.randint(-8, 8, (2, 30, 4), generator=gen).to(dtype).to(device).requires_grad_()
+    idx = torch.randint(-1, 30, (2, 40, 6), generator=gen).to(device)
+    out = group(features, idx)
+    assert out.dtype == dtype
+    assert torch.equal(out.double(), group_reference(features.detach().double(), idx))
+    weights = torch.randint(1, 4, out.shape, generator=gen).to(dtype).to(device)
+    (out * weights).sum().backward()
+    expected = torch.zeros(2, 30, 4, dtype=torch.float64, device=device)
+    flat_idx, flat_w = idx.reshape(2, -1), weights.double().reshape(2, -1, 4)
+    for b in range(2):
+        keep = flat_idx[b] >= 0
+        expected[b].index_add_(0, flat_idx[b][keep], flat_w[b][keep])
+    assert features.grad.dtype == dtype
+    assert torch.equal(features.grad.double(), expected)
+
+
 def test_three_interpolate_gradcheck_and_reference(device):
     gen = torch.Generator().manual_seed(3)
     known = torch.rand(40, 3, generator=gen, dtype=torch.float64).to(device)

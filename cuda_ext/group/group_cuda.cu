@@ -1,5 +1,8 @@
 // Grouping and its backward, CUDA kernels (one thread per output element; the backward sums with
-// atomics, so its float rounding order may differ from the CPU's fixed order).
+// atomics, so its float rounding order may differ from the CPU's fixed order). Like the CPU
+// kernels they take float64/32, half and bfloat16 (what autocast feeds them); the backward
+// accumulates half/bfloat16 gradients in float32 and rounds once at the end.
+#include <ATen/OpMathType.h>
 #include <torch/library.h>
 
 #include "common/cuda_compat.cuh"
@@ -16,12 +19,12 @@ __global__ void group_kernel(const scalar_t* __restrict__ features, const int64_
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename acc_t>
 __global__ void group_backward_kernel(const scalar_t* __restrict__ grad, const int64_t* __restrict__ idx, int64_t n,
-                                      int64_t mk, int64_t c, int64_t total, scalar_t* __restrict__ out) {
+                                      int64_t mk, int64_t c, int64_t total, acc_t* __restrict__ out) {
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)blockDim.x * gridDim.x) {
     const int64_t slot = e / c, ch = e % c, b = slot / mk, i = idx[slot];
-    if (i >= 0) atomicAdd(out + (b * n + i) * c + ch, grad[e]);
+    if (i >= 0) atomicAdd(out + (b * n + i) * c + ch, static_cast<acc_t>(grad[e]));
   }
 }
 
@@ -34,7 +37,7 @@ at::Tensor group_cuda(const at::Tensor& features_in, const at::Tensor& idx_in) {
   at::Tensor out = at::empty({B, M, K, C}, features.options());
   const int64_t total = out.numel();
   if (total == 0) return out;
-  AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "pcseg_group_cuda", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, features.scalar_type(), "pcseg_group_cuda", [&] {
     group_kernel<scalar_t><<<cuda::blocks_for(total), cuda::kThreads, 0, cuda::current_stream()>>>(
         features.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), N, M * K, C, total, out.data_ptr<scalar_t>());
   });
@@ -47,15 +50,17 @@ at::Tensor group_backward_cuda(const at::Tensor& grad_in, const at::Tensor& idx_
   cuda::DeviceGuard guard(grad_in);
   const at::Tensor grad = grad_in.contiguous(), idx = idx_in.contiguous();
   const int64_t B = grad.size(0), M = grad.size(1), K = grad.size(2), C = grad.size(3);
-  at::Tensor out = at::zeros({B, num_points, C}, grad.options());
+  const bool narrow = grad.scalar_type() == at::kHalf || grad.scalar_type() == at::kBFloat16;
+  at::Tensor out = at::zeros({B, num_points, C}, grad.options().dtype(narrow ? at::kFloat : grad.scalar_type()));
   const int64_t total = grad.numel();
-  if (total == 0) return out;
-  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "pcseg_group_backward_cuda", [&] {
-    group_backward_kernel<scalar_t><<<cuda::blocks_for(total), cuda::kThreads, 0, cuda::current_stream()>>>(
-        grad.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), num_points, M * K, C, total, out.data_ptr<scalar_t>());
+  if (total == 0) return out.to(grad.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "pcseg_group_backward_cuda", [&] {
+    using acc_t = at::opmath_type<scalar_t>;  // float for half/bfloat16/float, double for double
+    group_backward_kernel<scalar_t, acc_t><<<cuda::blocks_for(total), cuda::kThreads, 0, cuda::current_stream()>>>(
+        grad.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), num_points, M * K, C, total, out.data_ptr<acc_t>());
   });
   PCSEG_CUDA_CHECK_LAUNCH();
-  return out;
+  return out.to(grad.scalar_type());
 }
 
 }  // namespace
