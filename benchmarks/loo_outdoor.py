@@ -70,11 +70,12 @@ def train(folds, threads, tag="", extra=(), stage=1):
 
 def load_frame(rel: str):
     from pcseg.io import LabelMap, read_labels, read_points
+    from pcseg.io.labels import kitti_label_path
 
     path = DATA / rel
     if path.suffix == ".bin":
         cloud = read_points(path)
-        raw = read_labels(path.parent.parent / "labels" / (path.stem + ".label"))
+        raw = read_labels(kitti_label_path(path))
         return cloud, LabelMap.builtin("semantickitti").to_train(raw)
     from pcseg.io import PointCloud
 

@@ -44,25 +44,17 @@ class DemoResult:
         return float(np.mean([s.seconds for s in self.scans])) if self.scans else float("nan")
 
 
-def _default_labels_for(path: Path) -> Path | None:
-    """SemanticKITTI layout: sequences/SS/velodyne/N.bin -> sequences/SS/labels/N.label."""
-    if path.parent.name == "velodyne":
-        candidate = path.parent.parent / "labels" / (path.stem + ".label")
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _load_inputs(inputs, labels, label_map, num_scans, sensor, log):
     """Yield (name, PointCloud, train-id target or None) for the user's files or synthetic scans."""
     from pcseg.io import read_labels, read_points
+    from pcseg.io.labels import kitti_label_path
 
     if inputs:
         if labels and len(labels) != len(inputs):
             raise PcsegValueError(f"--labels got {len(labels)} files for {len(inputs)} --input files")
         for i, path in enumerate(map(Path, inputs)):
             cloud = read_points(path)
-            label_path = Path(labels[i]) if labels else _default_labels_for(path)
+            label_path = Path(labels[i]) if labels else kitti_label_path(path)
             target = None
             if label_path is not None:
                 raw = read_labels(label_path, num_points=len(cloud))

@@ -108,12 +108,13 @@ def _read_cloud(path: Path, args):
 
 def _sibling_labels(path: Path):
     """SemanticKITTI's velodyne/X.bin -> labels/X.label; mmdetection3d's X_points.bin -> X_semantic.bin."""
-    candidates = []
-    if path.parent.name == "velodyne":
-        candidates.append(path.parent.parent / "labels" / (path.stem + ".label"))
-    if path.name.endswith("_points.bin"):
-        candidates.append(path.with_name(path.name[: -len("_points.bin")] + "_semantic.bin"))
-    return next((c for c in candidates if c.is_file()), None)
+    from pcseg.io.labels import kitti_label_path
+
+    found = kitti_label_path(path)
+    if found is None and path.name.endswith("_points.bin"):
+        candidate = path.with_name(path.name[: -len("_points.bin")] + "_semantic.bin")
+        found = candidate if candidate.is_file() else None
+    return found
 
 
 def _labels_only(path: Path, args):

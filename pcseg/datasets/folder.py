@@ -58,10 +58,12 @@ class FolderDataset(ScanDataset):
         if self.label_replace is None:
             return None
         old, new = self.label_replace
-        kitti_label = path.parent.parent / "labels" / (path.stem + ".label")
-        if old not in path.name and path.parent.name == "velodyne" and kitti_label.is_file():
-            return kitti_label
         if old not in path.name:
+            from pcseg.io.labels import kitti_label_path
+
+            kitti_label = kitti_label_path(path)
+            if kitti_label is not None:
+                return kitti_label
             raise PcsegValueError(f"{path}: label_replace {old!r} -> {new!r} does not apply (no {old!r} in the name)")
         label = path.with_name(path.name.replace(old, new))
         if not label.is_file():

@@ -17,6 +17,17 @@ from pcseg.io._common import existing_file
 _UINT16_MAX = 0xFFFF
 
 
+def kitti_label_path(points_path) -> Path | None:
+    """The label file of a scan in the SemanticKITTI layout, when it exists:
+    ``.../velodyne/NNNNNN.bin`` -> ``.../labels/NNNNNN.label``; None otherwise."""
+    path = Path(points_path)
+    if path.parent.name == "velodyne":
+        candidate = path.parent.parent / "labels" / (path.stem + ".label")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read_labels(path, return_instance: bool = False, num_points: int | None = None):
     """Read per-point labels.
 
