@@ -103,19 +103,13 @@ def score(folds, checkpoint_name, tag="", tta=0, stage=1):
         rows[fold] = cm
         print(f"\n== fold {fold}: held out {', '.join(RECORDINGS[fold])}")
         print(cm.table())
-        print(f"mIoU over present classes {100 * present_miou(cm):.1f}   official mIoU {100 * cm.miou(absent='zero'):.1f}")
+        print(f"mIoU over present classes {100 * cm.miou(absent='target'):.1f}   official mIoU {100 * cm.miou(absent='zero'):.1f}")
     if rows:
         print("\nfold      present-class mIoU   official mIoU")
         for fold, cm in rows.items():
-            print(f"{fold:<9} {100 * present_miou(cm):18.1f} {100 * cm.miou(absent='zero'):15.1f}")
-        print(f"{'mean':<9} {np.mean([100 * present_miou(c) for c in rows.values()]):18.1f} "
+            print(f"{fold:<9} {100 * cm.miou(absent='target'):18.1f} {100 * cm.miou(absent='zero'):15.1f}")
+        print(f"{'mean':<9} {np.mean([100 * c.miou(absent='target') for c in rows.values()]):18.1f} "
               f"{np.mean([100 * c.miou(absent='zero') for c in rows.values()]):15.1f}")
-
-
-def present_miou(cm) -> float:
-    """Mean IoU over the evaluated classes that occur in the ground truth."""
-    present = cm.evaluated & (cm.matrix.sum(axis=1) > 0)
-    return float(np.mean(cm.iou()[present])) if present.any() else float("nan")
 
 
 def main():

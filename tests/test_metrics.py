@@ -86,6 +86,7 @@ def test_ignore_semantics_by_hand():
     assert iou[2] == pytest.approx(2 / 3)
     assert cm.miou() == pytest.approx(0.5)  # absent class 3 excluded
     assert cm.miou(absent="zero") == pytest.approx(1 / 3)  # absent class 3 as 0
+    assert cm.miou(absent="target") == pytest.approx(0.5)  # classes 1 and 2 are in the target
     assert cm.accuracy() == pytest.approx(3 / 5)
     assert cm.mean_accuracy() == pytest.approx((1 / 3 + 1) / 2)
 
@@ -95,6 +96,8 @@ def test_class_only_predicted_counts_as_zero_in_both_conventions():
     assert cm.iou()[2] == 0.0 and cm.iou()[1] == 0.0
     assert cm.miou() == pytest.approx(1 / 3)
     assert cm.miou(absent="zero") == pytest.approx(1 / 3)
+    # class 2 was only predicted: no term of its own over the classes of the ground truth (0, 1)
+    assert cm.miou(absent="target") == pytest.approx(1 / 2)
 
 
 @pytest.mark.parametrize("ignore", [None, 0, [0, 5]])

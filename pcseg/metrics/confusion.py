@@ -342,13 +342,18 @@ class ConfusionMatrix:
         ``absent="exclude"`` (default): classes absent from both target and prediction are
         left out of the mean. ``absent="zero"``: they count as IoU 0 and the mean is over all
         evaluated classes, exactly the official SemanticKITTI evaluator's number.
+        ``absent="target"``: the mean over the classes present in the target (ground truth), so a
+        class only predicted counts as a false positive of the others but not as a term.
         """
         iou = self.iou()[self.evaluated]
         if absent == "exclude":
             return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
         if absent == "zero":
             return float(np.nan_to_num(iou, nan=0.0).mean())
-        raise PcsegValueError(f"absent must be 'exclude' or 'zero', got {absent!r}")
+        if absent == "target":
+            present = self.matrix.sum(axis=1)[self.evaluated] > 0
+            return float(iou[present].mean()) if present.any() else float("nan")
+        raise PcsegValueError(f"absent must be 'exclude', 'zero' or 'target', got {absent!r}")
 
     def fwiou(self) -> float:
         """Frequency-weighted IoU: sum over classes of (target points / labeled points) * IoU."""
