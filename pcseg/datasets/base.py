@@ -122,20 +122,19 @@ class ScanDataset(Dataset):
 
         if self.training:
             aug = self.augment
-            if aug.get("scan_mix", 0.0) > 0 and len(self) > 1 and rng.random() < aug["scan_mix"]:
-                other = int(rng.integers(0, len(self) - 1))
-                other += other >= index
-                feats_source = _mix(cloud, self.cloud(other), int(aug.get("scan_mix_bands", 6)), rng)
-                xyz, labels = feats_source.xyz, feats_source.labels
-                instance = feats_source.instance if feats_source.instance is not None else np.zeros(len(xyz), np.int64)
-                rows = np.arange(len(xyz), dtype=np.int64)
-            if aug.get("polar_mix", 0.0) > 0 and len(self) > 1 and rng.random() < aug["polar_mix"]:
-                other = int(rng.integers(0, len(self) - 1))
-                other += other >= index
-                feats_source = _polar_mix(feats_source, self.cloud(other), aug.get("paste_classes") or [], rng)
-                xyz, labels = feats_source.xyz, feats_source.labels
-                instance = feats_source.instance if feats_source.instance is not None else np.zeros(len(xyz), np.int64)
-                rows = np.arange(len(xyz), dtype=np.int64)
+            mixers = (
+                (aug.get("scan_mix", 0.0), lambda a, b: _mix(a, b, int(aug.get("scan_mix_bands", 6)), rng)),
+                (aug.get("polar_mix", 0.0), lambda a, b: _polar_mix(a, b, aug.get("paste_classes") or [], rng)),
+            )
+            for probability, mixer in mixers:
+                if probability > 0 and len(self) > 1 and rng.random() < probability:
+                    other = int(rng.integers(0, len(self) - 1))
+                    other += other >= index  # any scan but this one
+                    feats_source = mixer(feats_source, self.cloud(other))
+                    xyz, labels = feats_source.xyz, feats_source.labels
+                    instance = (feats_source.instance if feats_source.instance is not None
+                                else np.zeros(len(xyz), np.int64))
+                    rows = np.arange(len(xyz), dtype=np.int64)
             if self.block_size:
                 rows = rows[T.block_crop(xyz[rows], self.block_size, rng)]
             if aug.get("dropout", 0.0) > 0:
@@ -167,6 +166,13 @@ class ScanDataset(Dataset):
         }
 
 
+def _joined_fields(pieces, names) -> dict:
+    """``{name: rows of every (cloud, rows) piece, concatenated}`` for the ``names`` that every
+    piece's cloud has."""
+    return {name: np.concatenate([getattr(cloud, name)[rows] for cloud, rows in pieces])
+            for name in names if all(getattr(cloud, name) is not None for cloud, _ in pieces)}
+
+
 def _mix(a, b, bands, rng):
     """A PointCloud made of alternating inclination bands of clouds ``a`` and ``b``."""
     from pcseg.io import PointCloud
@@ -174,11 +180,7 @@ def _mix(a, b, bands, rng):
     keep_a, keep_b = T.laser_mix(a.xyz, b.xyz, bands, rng)
     if len(keep_a) + len(keep_b) == 0:
         return a
-    fields = {}
-    for name in ("intensity", "rgb", "normals", "labels"):
-        va, vb = getattr(a, name), getattr(b, name)
-        if va is not None and vb is not None:
-            fields[name] = np.concatenate([va[keep_a], vb[keep_b]])
+    fields = _joined_fields([(a, keep_a), (b, keep_b)], ("intensity", "rgb", "normals", "labels"))
     if a.instance is not None and b.instance is not None:
         # b's instances renumbered after a's so that the two scans' ids never collide
         shift = int(a.instance.max(initial=0)) + 1
@@ -198,11 +200,8 @@ def _polar_mix(a, b, paste_classes, rng):
     xyz = np.concatenate([a.xyz[keep_a], b.xyz[sector_b], T.rotate_rows_z(b.xyz[paste_b], angles)])
     if len(xyz) == 0:
         return a
-    fields = {}
-    for name in ("intensity", "rgb", "normals", "labels"):
-        va, vb = getattr(a, name), getattr(b, name)
-        if va is not None and vb is not None and name != "normals":
-            fields[name] = np.concatenate([va[keep_a], vb[sector_b], vb[paste_b]])
+    # normals are left out: the pasted copies are rotated and theirs would be wrong
+    fields = _joined_fields([(a, keep_a), (b, sector_b), (b, paste_b)], ("intensity", "rgb", "labels"))
     if a.instance is not None and b.instance is not None:
         # b's instances after a's, and each pasted copy an instance of its own
         shift, span = int(a.instance.max(initial=0)) + 1, int(b.instance.max(initial=0)) + 1
