@@ -158,15 +158,15 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     _check_choice(train, "amp", ("auto", "bf16", "fp16", "off"), source)
     _check_choice(train, "class_weights", ("frequency", "none"), source)
     _check_choice(train, "device", ("auto", "cpu", "cuda"), source)
-    for key in ("repeat",):
-        if not isinstance(dataset[key], int) or isinstance(dataset[key], bool) or dataset[key] < 1:
-            raise ConfigError(f"config {source}: dataset.{key} must be a positive integer, got {dataset[key]!r}")
     if not isinstance(dataset["synthetic_scans"], int) or dataset["synthetic_scans"] < 0:
         raise ConfigError(f"config {source}: dataset.synthetic_scans must be an integer >= 0, "
                           f"got {dataset['synthetic_scans']!r}")
-    for key in ("epochs", "batch_size", "val_batch_size", "eval_every"):
-        if not isinstance(train[key], int) or isinstance(train[key], bool) or train[key] < 1:
-            raise ConfigError(f"config {source}: train.{key} must be a positive integer, got {train[key]!r}")
+    for where, section, keys in (("dataset", dataset, ("repeat",)),
+                                 ("train", train, ("epochs", "batch_size", "val_batch_size", "eval_every"))):
+        for key in keys:
+            value = section[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"config {source}: {where}.{key} must be a positive integer, got {value!r}")
     for key in ("lr", "weight_decay", "momentum", "ce_weight", "lovasz_weight", "offset_weight"):
         if not isinstance(train[key], (int, float)) or isinstance(train[key], bool) or train[key] < 0:
             raise ConfigError(f"config {source}: train.{key} must be a non-negative number, got {train[key]!r}")
