@@ -28,3 +28,28 @@ def fit(model, xyz, feats, offsets, labels, steps: int, lr: float):
     with torch.no_grad():
         acc = (model.forward_ragged(xyz, feats, offsets).argmax(1) == labels).float().mean()
     return losses, float(acc)
+
+
+def assert_every_parameter_gets_a_gradient(model, xyz, feats, offsets, num_classes: int):
+    """Finite (N, num_classes) logits, and a finite gradient on every parameter."""
+    logits = model.forward_ragged(xyz, feats, offsets)
+    assert logits.shape == (len(xyz), num_classes) and torch.isfinite(logits).all()
+    logits.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+
+
+def three_cloud_logits(model, xyz, feats):
+    """Logits of three clouds of 300, 250 and 200 points: (batched, the middle cloud alone, the
+    batch in reversed cloud order); asserts that a cloud's logits depend neither on its
+    neighbours in the batch nor on its place there."""
+    model.eval()
+    with torch.no_grad():
+        batched = model.forward_ragged(xyz, feats, torch.tensor([300, 550, 750]))
+        alone = model.forward_ragged(xyz[300:550], feats[300:550], torch.tensor([250]))
+        perm = torch.cat([torch.arange(550, 750), torch.arange(300, 550), torch.arange(300)])
+        swapped = model.forward_ragged(xyz[perm], feats[perm], torch.tensor([200, 450, 750]))
+    torch.testing.assert_close(alone, batched[300:550], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(swapped[200:450], batched[300:550], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(swapped[450:], batched[:300], rtol=1e-4, atol=1e-5)
+    return batched, alone, swapped

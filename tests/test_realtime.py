@@ -21,11 +21,7 @@ def ragged_clouds(sizes=(300, 200), seed=0, extent=4.0):
 def test_shapes_and_every_parameter_gets_a_gradient():
     xyz, feats, offsets = ragged_clouds()
     model = FastVoxelNet(5, 4, voxel_size=0.2)
-    logits = model.forward_ragged(xyz, feats, offsets)
-    assert logits.shape == (500, 5) and torch.isfinite(logits).all()
-    logits.square().mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-    assert not missing
+    model_checks.assert_every_parameter_gets_a_gradient(model, xyz, feats, offsets, num_classes=5)
 
 
 def test_points_in_one_voxel_are_told_apart_by_their_offset_in_it():
@@ -43,15 +39,8 @@ def test_points_in_one_voxel_are_told_apart_by_their_offset_in_it():
 
 
 def test_a_cloud_alone_and_in_a_batch_gets_the_same_logits():
-    xyz, feats, offsets = ragged_clouds(sizes=(300, 250, 200), seed=4)
-    model = FastVoxelNet(4, 4, voxel_size=0.2).eval()
-    with torch.no_grad():
-        batched = model.forward_ragged(xyz, feats, offsets)
-        alone = model.forward_ragged(xyz[300:550], feats[300:550], torch.tensor([250]))
-        perm = torch.cat([torch.arange(550, 750), torch.arange(300, 550), torch.arange(300)])
-        swapped = model.forward_ragged(xyz[perm], feats[perm], torch.tensor([200, 450, 750]))
-    torch.testing.assert_close(alone, batched[300:550], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(swapped[450:], batched[:300], rtol=1e-4, atol=1e-5)
+    xyz, feats, _ = ragged_clouds(sizes=(300, 250, 200), seed=4)
+    model_checks.three_cloud_logits(FastVoxelNet(4, 4, voxel_size=0.2), xyz, feats)
 
 
 def test_tiny_overfit():

@@ -24,11 +24,7 @@ def ragged_clouds(sizes=(300, 200), seed=0, extent=2.0):
 def test_shapes_and_every_parameter_gets_a_gradient():
     xyz, feats, offsets = ragged_clouds()
     model = SPVCNN(5, 4, voxel_size=0.1, **TINY)
-    logits = model.forward_ragged(xyz, feats, offsets)
-    assert logits.shape == (500, 5) and torch.isfinite(logits).all()
-    logits.square().mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-    assert not missing
+    model_checks.assert_every_parameter_gets_a_gradient(model, xyz, feats, offsets, num_classes=5)
     # the point branch ends in the classifier: every point-transform weight moved the loss
     assert all(float(p.grad.abs().sum()) > 0 for p in model.point_transforms.parameters())
 
@@ -68,17 +64,8 @@ def test_points_in_one_voxel_get_different_logits():
 
 
 def test_a_cloud_alone_and_in_a_batch_gets_the_same_logits():
-    xyz, feats, offsets = ragged_clouds(sizes=(300, 250, 200), seed=4)
-    model = SPVCNN(4, 4, voxel_size=0.1, **TINY).eval()
-    with torch.no_grad():
-        batched = model.forward_ragged(xyz, feats, offsets)
-        alone = model.forward_ragged(xyz[300:550], feats[300:550], torch.tensor([250]))
-        # reversed cloud order: the same logits per cloud
-        perm = torch.cat([torch.arange(550, 750), torch.arange(300, 550), torch.arange(300)])
-        swapped = model.forward_ragged(xyz[perm], feats[perm], torch.tensor([200, 450, 750]))
-    torch.testing.assert_close(alone, batched[300:550], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(swapped[200:450], batched[300:550], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(swapped[450:], batched[:300], rtol=1e-4, atol=1e-5)
+    xyz, feats, _ = ragged_clouds(sizes=(300, 250, 200), seed=4)
+    model_checks.three_cloud_logits(SPVCNN(4, 4, voxel_size=0.1, **TINY), xyz, feats)
 
 
 def test_tiny_overfit():
