@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from pcseg.errors import PcsegValueError
+from pcseg.models.inputs import check_inputs
 from pcseg.sparse import (
     SparseBatchNorm,
     SparseConv3d,
@@ -150,7 +151,7 @@ class MinkUNet(nn.Module):
         ``forward_ragged`` is ``logits[inverse]``; inference takes softmax / argmax of the V voxel
         rows before that copy to the N points (points that share a voxel share its logits).
         """
-        self.check_inputs(xyz, feats)
+        check_inputs(self, xyz, feats)
         x, inverse = self.voxelize(xyz, feats, offsets)
         return self.forward_sparse(x).feats, inverse
 
@@ -159,17 +160,6 @@ class MinkUNet(nn.Module):
         """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
         logits, inverse = self.forward_voxels(xyz, feats, offsets)
         return voxel_to_point(logits, inverse)
-
-    def check_inputs(self, xyz: torch.Tensor, feats: torch.Tensor) -> None:
-        """PcsegValueError unless xyz is (N, 3), feats (N, in_channels) and N > 0."""
-        if xyz.dim() != 2 or xyz.shape[1] != 3:
-            raise PcsegValueError(f"{type(self).__name__}: xyz must be (N, 3), got {tuple(xyz.shape)}")
-        if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
-            raise PcsegValueError(
-                f"{type(self).__name__}: feats must be ({xyz.shape[0]}, {self.in_channels}) (in_channels), got "
-                f"{tuple(feats.shape)}")
-        if xyz.shape[0] == 0:
-            raise PcsegValueError(f"{type(self).__name__}: empty input (0 points)")
 
     def forward(self, xyz, feats, offsets):
         return self.forward_ragged(xyz, feats, offsets)

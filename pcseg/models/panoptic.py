@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pcseg.errors import PcsegValueError
+from pcseg.models.inputs import check_inputs
 from pcseg.models.clustering import cluster_centres
 from pcseg.models.minkunet import MinkUNet
 
@@ -61,16 +62,6 @@ class PanopticModel(nn.Module):
         self.offset_head = nn.Sequential(nn.Linear(width, head_channels), nn.ReLU(inplace=True),
                                          nn.Linear(head_channels, 3))
 
-    def _check(self, xyz, feats):
-        name = type(self).__name__
-        if xyz.dim() != 2 or xyz.shape[1] != 3:
-            raise PcsegValueError(f"{name}: xyz must be (N, 3), got {tuple(xyz.shape)}")
-        if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
-            raise PcsegValueError(f"{name}: feats must be ({xyz.shape[0]}, {self.in_channels}) (in_channels), "
-                                  f"got {tuple(feats.shape)}")
-        if xyz.shape[0] == 0:
-            raise PcsegValueError(f"{name}: empty input (0 points)")
-
     def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) for every point (docs/conventions.md); the head is not run."""
         return self.backbone.forward_ragged(xyz, feats, offsets)
@@ -80,7 +71,7 @@ class PanopticModel(nn.Module):
         (metres) from the point to its predicted instance centre."""
         from pcseg.ops import voxel_reduce
 
-        self._check(xyz, feats)
+        check_inputs(self, xyz, feats)
         x, inverse = self.backbone.voxelize(xyz, feats, offsets)
         features = self.backbone.features_sparse(x).feats
         logits = self.backbone.classifier(features)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pcseg.errors import PcsegValueError
+from pcseg.models.inputs import check_inputs
 from pcseg.models.serialization import ORDERS, serialize
 from pcseg.sparse import SparseBatchNorm, SparseTensor, SubMConv3d, voxel_to_point
 
@@ -239,13 +240,7 @@ class PointTransformerV3(nn.Module):
         """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
         from pcseg.ops import voxel_reduce, voxelize_batched
 
-        if xyz.dim() != 2 or xyz.shape[1] != 3:
-            raise PcsegValueError(f"PointTransformerV3: xyz must be (N, 3), got {tuple(xyz.shape)}")
-        if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
-            raise PcsegValueError(f"PointTransformerV3: feats must be ({xyz.shape[0]}, {self.in_channels}) "
-                                  f"(in_channels), got {tuple(feats.shape)}")
-        if xyz.shape[0] == 0:
-            raise PcsegValueError("PointTransformerV3: empty input (0 points)")
+        check_inputs(self, xyz, feats)
         coords, inverse, _ = voxelize_batched(xyz, offsets, self.grid_size)
         vfeats = voxel_reduce(feats, inverse, coords.shape[0], mode="mean")
         return voxel_to_point(self.forward_voxels(vfeats, coords), inverse)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pcseg.errors import PcsegValueError
+from pcseg.models.inputs import check_inputs
 from pcseg.models.point_layers import PointMLPLayer, RowBatchNorm
 from pcseg.sparse import (
     Featurewise,
@@ -87,13 +88,7 @@ class FastVoxelNet(nn.Module):
         """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
         from pcseg.ops import voxel_reduce, voxelize_batched
 
-        if xyz.dim() != 2 or xyz.shape[1] != 3:
-            raise PcsegValueError(f"FastVoxelNet: xyz must be (N, 3), got {tuple(xyz.shape)}")
-        if feats.dim() != 2 or feats.shape[0] != xyz.shape[0] or feats.shape[1] != self.in_channels:
-            raise PcsegValueError(f"FastVoxelNet: feats must be ({xyz.shape[0]}, {self.in_channels}) "
-                                  f"(in_channels), got {tuple(feats.shape)}")
-        if xyz.shape[0] == 0:
-            raise PcsegValueError("FastVoxelNet: empty input (0 points)")
+        check_inputs(self, xyz, feats)
         coords, inverse, _ = voxelize_batched(xyz, offsets, self.voxel_size)
         centre = (coords[:, 1:].to(xyz.dtype) + 0.5) * self.voxel_size
         local = (xyz - centre.index_select(0, inverse)) / self.voxel_size  # in [-0.5, 0.5)

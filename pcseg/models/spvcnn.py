@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pcseg.errors import PcsegValueError
+from pcseg.models.inputs import check_inputs
 from pcseg.models.minkunet import BASE_CHANNELS, MinkUNet
 from pcseg.models.point_layers import PointMLPLayer
 from pcseg.sparse import SparseTensor, sparse_cat
@@ -108,7 +109,7 @@ class SPVCNN(MinkUNet):
     def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
                        offsets: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
-        self.check_inputs(xyz, feats)
+        check_inputs(self, xyz, feats)
         x, inverse = self.voxelize(xyz, feats, offsets)
         cells = x.coords.to(torch.int64).index_select(0, inverse)  # (N, 4) stride-1 cell per point
         x = self.stem(x)
