@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
+from pcseg.errors import PcsegValueError
+
 
 class ConcatScans(Dataset):
     """The scans of ``parts`` one after another; part ``p`` appears ``repeats[p]`` times.
@@ -27,7 +29,7 @@ class ConcatScans(Dataset):
         self.parts = list(parts)
         self.repeats = [1] * len(self.parts) if repeats is None else [int(r) for r in repeats]
         if len(self.repeats) != len(self.parts) or min(self.repeats, default=1) < 1:
-            raise ValueError(f"ConcatScans: need one repeat count >= 1 per part, got {repeats!r}")
+            raise PcsegValueError(f"ConcatScans: need one repeat count >= 1 per part, got {repeats!r}")
         first = self.parts[0]
         self.label_map = first.label_map
         self.features = first.features
