@@ -23,16 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "semantickitti" / "sequences" / "08"
 
 
-def evaluate(seg, clouds_and_targets):
+def evaluate(seg, clouds_and_targets, repeats=1):
+    """(confusion matrix, median seconds of ``seg(cloud)`` over every scan and repeat)."""
     from pcseg.metrics import ConfusionMatrix
 
     lm = seg.label_map
     cm = ConfusionMatrix(lm.num_classes, lm.ignore_index, lm.class_names)
     seconds = []
     for cloud, target in clouds_and_targets:
-        start = time.perf_counter()
-        pred = seg(cloud)
-        seconds.append(time.perf_counter() - start)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            pred = seg(cloud)
+            seconds.append(time.perf_counter() - start)
         cm.update(pred, target)
     return cm, float(np.median(seconds))
 
@@ -42,6 +44,8 @@ def main():
     parser.add_argument("--scans", type=int, default=4, help="held-out synthetic scans")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models", nargs="+", default=["outdoor", "minkunet", "pointnet2"])
+    parser.add_argument("--repeats", type=int, default=1, help="timed calls per scan (the median is printed)")
+    parser.add_argument("--threads", default=None, help="Segmenter threads: a count, or auto (default)")
     args = parser.parse_args()
 
     from pcseg.demo import HELD_OUT_SEED
@@ -57,13 +61,13 @@ def main():
 
     print(f"{'model':<10} {'data':<28} {'mIoU':>6} {'mIoU(abs=0)':>11} {'OA':>6} {'s/scan':>7}")
     for name in args.models:
-        seg = Segmenter.from_checkpoint(checkpoint_path(name), device=args.device)
+        seg = Segmenter.from_checkpoint(checkpoint_path(name), device=args.device, threads=args.threads)
         lm = seg.label_map
         rows = [(f"synthetic x{args.scans} (held out)", [(c, lm.to_train(c.labels)) for c in synthetic])]
         if real is not None:
             rows.append(("real SemanticKITTI 08/000000", [(real[0], lm.to_train(real[1]))]))
         for label, data in rows:
-            cm, sec = evaluate(seg, data)
+            cm, sec = evaluate(seg, data, args.repeats)
             print(f"{name:<10} {label:<28} {100 * cm.miou():6.1f} {100 * cm.miou(absent='zero'):11.1f} "
                   f"{100 * cm.accuracy():6.1f} {sec:7.2f}")
             if label.startswith("real"):
