@@ -73,7 +73,7 @@ def run(args) -> int:
     if las is not None:
         summary["las"] = {k: las[k] for k in _LAS_KEYS}
     if notes:
-        summary["notes"] = notes
+        summary["notes"] = notes + summary.get("notes", [])
     _print(args, summary)
     return 0
 
@@ -232,6 +232,15 @@ def summarize(cloud, label_map=None, labels_are_train_ids: bool = False) -> dict
                     except PcsegValueError:
                         row["train_id"] = None
             rows.append(row)
+        if not labels_are_train_ids:
+            from pcseg.io.labelmap import fit_hint
+
+            unmapped = [r["id"] for r in rows if "train_id" in r and r["train_id"] is None]
+            if unmapped:
+                summary.setdefault("notes", []).append(
+                    f"{len(unmapped)} raw id(s) are not in label map {label_map.name}{fit_hint(ids)}")
+            elif label_map is None and fit_hint(ids):
+                summary.setdefault("notes", []).append(f"no --label-map given{fit_hint(ids)}")
         summary["label_map"] = label_map.name if label_map is not None else None
         summary["labels_are"] = "train ids" if labels_are_train_ids else "raw ids"
         summary["labels"] = rows

@@ -39,6 +39,7 @@ DATASETS = {
     "semantickitti": "pcseg.datasets.semantickitti:SemanticKITTIDataset",
     "synthetic": "pcseg.datasets.synthetic:synthetic_dataset",
     "s3dis": "pcseg.datasets.s3dis:S3DISDataset",
+    "scannet": "pcseg.datasets.scannet:ScanNetDataset",
     "folder": "pcseg.datasets.folder:FolderDataset",
 }
 

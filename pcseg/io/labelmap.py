@@ -17,6 +17,7 @@ anywhere, e.g. the repository's ``datasets/`` folder, and load with :meth:`Label
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from pcseg.errors import ConfigError, PcsegValueError
 from pcseg.io._common import read_yaml_mapping
 
 BUILTIN_NAMES = ("semantickitti", "s3dis", "scannet", "asprs")
+# what the raw ids of each built-in map are, for hints when ids do not fit a map
+BUILTIN_ID_KINDS = {"semantickitti": "SemanticKITTI ids", "s3dis": "S3DIS class indices 0..12",
+                    "scannet": "NYU40 ids", "asprs": "ASPRS LAS classes"}
 
 _REQUIRED_KEYS = ("labels", "color_map", "learning_map", "learning_map_inv", "learning_ignore")
 
@@ -151,7 +155,8 @@ class LabelMap:
             unknown = np.unique(raw[out < 0])
             shown = ", ".join(str(v) for v in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
             raise PcsegValueError(
-                f"to_train ({self.name}): {int((out < 0).sum())} label(s) with raw id(s) not in the label map: {shown}"
+                f"to_train ({self.name}): {int((out < 0).sum())} label(s) with raw id(s) not in the label map: "
+                f"{shown}{fit_hint(np.unique(raw))}"
             )
         return out
 
@@ -203,6 +208,33 @@ class LabelMap:
 
     def __repr__(self) -> str:
         return f"LabelMap({self.name!r}, {self.num_classes} classes, ignore={self.ignore_index})"
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_raw_ids() -> dict[str, frozenset]:
+    """Built-in map name -> the raw ids its ``learning_map`` lists (ids a default catches excluded)."""
+    return {name: frozenset(LabelMap.builtin(name).learning_map) for name in BUILTIN_NAMES}
+
+
+def fitting_builtins(raw_ids) -> list[str]:
+    """Names of the built-in maps whose ``learning_map`` lists every id of ``raw_ids`` (any
+    integer array), tightest first (the map listing the fewest ids)."""
+    ids = {int(v) for v in np.unique(np.asarray(raw_ids))}
+    tables = _builtin_raw_ids()
+    return sorted((name for name, listed in tables.items() if ids <= listed), key=lambda n: len(tables[n]))
+
+
+def fit_hint(raw_ids) -> str:
+    """A hint naming the built-in maps whose ids ``raw_ids`` fit, e.g. ``"; these look like NYU40
+    ids: try --label-map scannet (in Python LabelMap.builtin('scannet'))"``; ``""`` when none fits."""
+    names = fitting_builtins(raw_ids)
+    if not names:
+        return ""
+    if len(names) == 1:
+        return (f"; these look like {BUILTIN_ID_KINDS[names[0]]}: try --label-map {names[0]} "
+                f"(in Python LabelMap.builtin({names[0]!r}))")
+    listed = ", ".join(f"{n} ({BUILTIN_ID_KINDS[n]})" for n in names)
+    return f"; these ids fit the built-in label maps {listed}: try --label-map with the one your data uses"
 
 
 def _bgr_to_rgb(value, key, source) -> tuple[int, int, int]:
