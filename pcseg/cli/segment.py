@@ -1,4 +1,4 @@
-"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply|las|laz] [--panoptic]``.
+"""``pcseg segment --checkpoint CKPT INPUT... --out DIR [--format label|npy|ply|las|laz|png] [--panoptic]``.
 
 Formats: ``label`` = SemanticKITTI uint32 ``.label`` with raw ids (what the official tools
 read; with ``--panoptic`` the upper 16 bits hold predicted instance ids); ``npy`` = int64 (N,)
@@ -7,7 +7,11 @@ train ids; ``ply`` = the scan's points coloured by class, with a ``label`` field
 each input tile with ``classification`` set to the predicted raw ids (ASPRS codes) and
 everything else kept, streamed in chunks so tiles of any size fit in memory
 (:func:`pcseg.engine.las_stream.segment_las`); ``--probability`` adds an extra-bytes dimension.
-Inputs are point files or directories (searched for point files, not recursively).
+``png`` (depth images, ``.png``/``.pgm`` with ``--intrinsics``) = a label image
+``<stem>_labels.png`` of the depth image's size holding each pixel's predicted class (raw ids of
+the label map by default, ``--png-ids train`` for train id + 1; 0 = no valid depth; uint8 when
+every id fits, else uint16) and a colour overlay ``<stem>_overlay.png``.
+Inputs are point files, depth images or directories (searched for such files, not recursively).
 Each output is written atomically: a failure or an interruption on one scan leaves earlier outputs
 whole, and a re-run skips outputs that already exist (``--overwrite`` redoes them).
 """
@@ -19,16 +23,30 @@ from pathlib import Path
 import numpy as np
 
 POINT_SUFFIXES = (".bin", ".npy", ".npz", ".ply", ".pcd", ".las", ".laz", ".h5", ".hdf5", ".txt", ".xyz", ".pts")
+DEPTH_SUFFIXES = (".png", ".pgm")
 
 
 def add_arguments(parser) -> None:
     from pcseg.threads import add_threads_argument
 
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="point files or directories")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="point files, depth images (.png/.pgm, with --intrinsics) or directories")
     parser.add_argument("--checkpoint", required=True, help="checkpoint written by pcseg train (.pt)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--format", default="label", choices=["label", "npy", "ply", "las", "laz"],
-                        help="las/laz: a classified copy of each LAS/LAZ input")
+    parser.add_argument("--format", default="label", choices=["label", "npy", "ply", "las", "laz", "png"],
+                        help="las/laz: a classified copy of each LAS/LAZ input; png: a label image and a colour "
+                        "overlay of each depth image")
+    depth = parser.add_argument_group("depth images")
+    depth.add_argument("--intrinsics", help="camera of the depth images: Open3D camera JSON, or fx,fy,cx,cy")
+    depth.add_argument("--depth-scale", type=float, default=1000.0,
+                       help="raw depth units per metre (default 1000; TUM RGB-D: 5000)")
+    depth.add_argument("--max-depth", type=float, default=None, help="ignore depth beyond this many metres")
+    depth.add_argument("--color", action="append", metavar="RGB", default=None,
+                       help="8-bit colour image of the same size as the depth image (gives the points' rgb and "
+                       "the overlay's background); repeat it once per depth image, in input order")
+    depth.add_argument("--png-ids", choices=("raw", "train"), default="raw",
+                       help="--format png: pixels hold the label map's raw ids (default; NYU40 ids for scannet) "
+                       "or train id + 1; 0 is always a pixel without valid depth")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--tta", type=int, default=0, help="test-time augmentation: number of rotations (0 = off)")
     parser.add_argument("--max-points", type=int, default=400_000, help="chunk clouds larger than this")
@@ -46,16 +64,16 @@ def add_arguments(parser) -> None:
     add_threads_argument(parser)
 
 
-def input_files(inputs) -> list[Path]:
+def input_files(inputs, suffixes=POINT_SUFFIXES) -> list[Path]:
     from pcseg.errors import PcsegFileNotFoundError, PcsegValueError
 
     files = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in POINT_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file())
             if not found:
-                raise PcsegValueError(f"input directory {path} holds no point files ({', '.join(POINT_SUFFIXES)})")
+                raise PcsegValueError(f"input directory {path} holds no input files ({', '.join(suffixes)})")
             files += found
         elif path.is_file():
             files.append(path)
@@ -71,7 +89,9 @@ def output_paths(files, out_dir: Path, fmt: str) -> list[Path]:
 
     outputs, seen = [], {}
     for path in files:
-        out = out_dir / f"{path.stem}.{fmt}"
+        out = out_dir / (f"{path.stem}_labels.png" if fmt == "png" else f"{path.stem}.{fmt}")
+        if out.resolve() in {f.resolve() for f in files}:
+            raise PcsegValueError(f"output {out} would overwrite the input {path}; choose another --out")
         if out in seen:
             raise PcsegValueError(f"inputs {seen[out]} and {path} would both be written to {out}; "
                                   "segment them into different --out folders")
@@ -89,7 +109,7 @@ def run(args) -> int:
 
     from pcseg.engine.segmenter import Segmenter
     from pcseg.errors import PcsegValueError
-    from pcseg.io import read_points, write_labels, write_points
+    from pcseg.io import read_depth, read_points, write_labels, write_points
 
     from pcseg.threads import parse_threads
 
@@ -97,7 +117,16 @@ def run(args) -> int:
     if args.panoptic and args.format != "label":
         raise PcsegValueError(f"--panoptic writes .label files (instance ids in the upper 16 bits): "
                               f"--format must be label, got {args.format}")
-    files = input_files(args.inputs)
+    depth_options = _depth_options(args)
+    files = input_files(args.inputs, DEPTH_SUFFIXES if args.format == "png" else POINT_SUFFIXES + DEPTH_SUFFIXES)
+    colors = _color_images(args, files)
+    if args.format == "png":
+        wrong = [str(p) for p in files if p.suffix.lower() not in DEPTH_SUFFIXES]
+        if wrong:
+            raise PcsegValueError(f"--format png labels the pixels of depth images (.png/.pgm); "
+                                  f"not depth images: {', '.join(wrong[:5])}")
+    if any(p.suffix.lower() in DEPTH_SUFFIXES for p in files) and depth_options is None:
+        raise PcsegValueError("depth images need --intrinsics (Open3D camera JSON or fx,fy,cx,cy) and --depth-scale")
     if args.format in ("las", "laz"):
         wrong = [str(p) for p in files if p.suffix.lower() not in (".las", ".laz")]
         if wrong:
@@ -114,6 +143,8 @@ def run(args) -> int:
     if args.margin is not None:
         options["chunk_margin"] = args.margin
     seg = Segmenter.from_checkpoint(args.checkpoint, **options)
+    if args.format == "png":
+        png_ids = _png_ids(seg, args.png_ids)
     if args.panoptic and not seg.is_panoptic:
         raise PcsegValueError(f"--panoptic: checkpoint {args.checkpoint} has no instance head "
                               f"({type(seg.model).__name__}); train e.g. configs/synthetic_panoptic.yaml")
@@ -126,7 +157,10 @@ def run(args) -> int:
     done = 0
     try:
         for path, out in tqdm(todo, desc="segment", unit="scan", dynamic_ncols=True):
-            cloud = read_points(path)
+            if path.suffix.lower() in DEPTH_SUFFIXES:
+                cloud = read_depth(path, color_path=colors.get(path), **depth_options)
+            else:
+                cloud = read_points(path)
             # every writer is atomic: an interrupted run leaves whole files only, and a re-run skips them
             if args.panoptic:
                 labels, instance = seg.panoptic(cloud)
@@ -141,6 +175,8 @@ def run(args) -> int:
                 write_labels(out, seg.label_map.to_raw(labels))
             elif args.format == "npy":
                 write_labels(out, labels)
+            elif args.format == "png":
+                _write_png(out, path, cloud, labels, seg, png_ids, colors.get(path))
             else:
                 write_points(out, cloud, labels=seg.label_map.to_raw(labels), label_map=seg.label_map)
             done += 1
@@ -157,6 +193,62 @@ def run(args) -> int:
     note = f"; skipped {skipped} that already existed (--overwrite to redo them)" if skipped else ""
     print(f"wrote {len(todo)} {args.format} file(s) to {out_dir}{note}")
     return 0
+
+
+def _depth_options(args) -> dict | None:
+    """read_depth's keyword arguments from the depth options, or None without --intrinsics."""
+    from pcseg.cli.info import _intrinsics
+
+    if args.intrinsics is None:
+        return None
+    return {"intrinsics": _intrinsics(args.intrinsics), "depth_scale": args.depth_scale,
+            "max_depth": args.max_depth}
+
+
+def _color_images(args, files) -> dict:
+    """{depth image: its colour image} from --color (one per depth image, in input order)."""
+    from pcseg.errors import PcsegValueError
+
+    if not args.color:
+        return {}
+    depth = [p for p in files if p.suffix.lower() in DEPTH_SUFFIXES]
+    if len(args.color) != len(depth):
+        raise PcsegValueError(f"--color: {len(args.color)} colour image(s) for {len(depth)} depth image(s); "
+                              "give one per depth image, in the same order")
+    return {d: Path(c) for d, c in zip(depth, args.color)}
+
+
+def _png_ids(seg, kind: str) -> tuple[np.ndarray, type]:
+    """(value of each train id in the label image, PNG dtype) for ``--png-ids raw|train``."""
+    from pcseg.errors import PcsegValueError
+
+    lm = seg.label_map
+    train = np.arange(lm.num_classes)
+    if kind == "train":
+        values = train + 1
+    else:
+        values = lm.to_raw(train)
+        clash = [lm.class_names[t] for t in train if values[t] == 0 and t not in lm.ignore_index]
+        if clash:
+            raise PcsegValueError(f"--format png: label map {lm.name} gives class {clash[0]!r} raw id 0, which the "
+                                  "label image keeps for pixels without depth; pass --png-ids train (train id + 1)")
+    return values, (np.uint8 if values.max() <= 255 else np.uint16)
+
+
+def _write_png(out: Path, depth_path: Path, cloud, labels, seg, png_ids, color_path) -> None:
+    """``<stem>_labels.png`` (ids per pixel, 0 = no depth) and ``<stem>_overlay.png``."""
+    from pcseg.io.depth import _read_color_image, _read_depth_image
+    from pcseg.io.depth_labels import (depth_preview, label_overlay, labels_to_image, write_label_png,
+                                       write_rgb_png)
+
+    values, dtype = png_ids
+    depth = _read_depth_image(depth_path)
+    base = _read_color_image(color_path) if color_path is not None else depth_preview(depth)
+    train_image = labels_to_image(cloud.pixels, labels, depth.shape, fill=-1)
+    overlay = out.with_name(out.name[: -len("_labels.png")] + "_overlay.png")
+    # the overlay first: a label image on disk (what a re-run checks) means both are written
+    write_rgb_png(overlay, label_overlay(train_image, seg.label_map.colors, base, fill=-1))
+    write_label_png(out, labels_to_image(cloud.pixels, values[labels], depth.shape), dtype=dtype)
 
 
 def _raise_interrupt(signum, frame):
