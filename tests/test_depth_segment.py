@@ -70,6 +70,11 @@ def test_cli_png_on_the_real_tum_frame(tmp_path, tum, one_thread):
     np.testing.assert_array_equal(labels[cloud.pixels[:, 1], cloud.pixels[:, 0]], raw)
     assert set(np.unique(raw)) <= set(seg.label_map.learning_map_inv.values()) - {0}
 
+    # the other formats take depth images too: one row per valid pixel, in row-major order
+    assert main(["segment", "--checkpoint", str(ckpt), str(depth_path), "--intrinsics", str(camera),
+                 "--depth-scale", "5000", "--format", "npy", "--out", str(tmp_path / "npy"), "--threads", "1"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "npy" / "TUM_depth.npy"), seg.label_map.to_train(raw))
+
     mode, overlay = _png(tmp_path / "TUM_depth_overlay.png")
     colour = np.array(Image.open(color_path))[:, :, :3]
     assert mode == "RGB" and overlay.shape == (480, 640, 3)
@@ -134,6 +139,10 @@ def test_cli_png_refusals(tmp_path, tum, capsys):
     assert "2 colour image(s) for 1 depth image(s)" in capsys.readouterr().err
     assert main(base + [str(camera), "--intrinsics", str(camera)]) == 2
     assert "not depth images" in capsys.readouterr().err
+    np.save(tmp_path / "scan.npy", np.zeros((5, 3), np.float32))
+    assert main(["segment", "--checkpoint", ckpt, "--out", str(tmp_path), str(tmp_path / "scan.npy"),
+                 "--format", "npy"]) == 2
+    assert "would overwrite an input file" in capsys.readouterr().err
     # a map with a real class at raw id 0 (S3DIS ceiling) cannot keep 0 for "no depth" in raw ids
     from types import SimpleNamespace
 

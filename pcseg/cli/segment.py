@@ -83,15 +83,16 @@ def input_files(inputs, suffixes=POINT_SUFFIXES) -> list[Path]:
 
 
 def output_paths(files, out_dir: Path, fmt: str) -> list[Path]:
-    """One output per input, ``<out>/<stem>.<fmt>``; two inputs with one name are refused up front
-    (one would silently overwrite the other)."""
+    """One output per input, ``<out>/<stem>.<fmt>`` (``<stem>_labels.png`` for png); two inputs with
+    one name, or an output that is an input file, are refused up front (it would be overwritten)."""
     from pcseg.errors import PcsegValueError
 
     outputs, seen = [], {}
+    inputs = {f.resolve() for f in files}
     for path in files:
         out = out_dir / (f"{path.stem}_labels.png" if fmt == "png" else f"{path.stem}.{fmt}")
-        if out.resolve() in {f.resolve() for f in files}:
-            raise PcsegValueError(f"output {out} would overwrite the input {path}; choose another --out")
+        if out.resolve() in inputs:
+            raise PcsegValueError(f"output {out} (of {path}) would overwrite an input file; choose another --out")
         if out in seen:
             raise PcsegValueError(f"inputs {seen[out]} and {path} would both be written to {out}; "
                                   "segment them into different --out folders")
@@ -118,7 +119,9 @@ def run(args) -> int:
         raise PcsegValueError(f"--panoptic writes .label files (instance ids in the upper 16 bits): "
                               f"--format must be label, got {args.format}")
     depth_options = _depth_options(args)
-    files = input_files(args.inputs, DEPTH_SUFFIXES if args.format == "png" else POINT_SUFFIXES + DEPTH_SUFFIXES)
+    # folders are searched for depth images only when they are asked for (--format png or --intrinsics)
+    suffixes = DEPTH_SUFFIXES if args.format == "png" else POINT_SUFFIXES + (DEPTH_SUFFIXES if depth_options else ())
+    files = input_files(args.inputs, suffixes)
     colors = _color_images(args, files)
     if args.format == "png":
         wrong = [str(p) for p in files if p.suffix.lower() not in DEPTH_SUFFIXES]
@@ -191,7 +194,8 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     note = f"; skipped {skipped} that already existed (--overwrite to redo them)" if skipped else ""
-    print(f"wrote {len(todo)} {args.format} file(s) to {out_dir}{note}")
+    what = "label image(s) and overlay(s)" if args.format == "png" else f"{args.format} file(s)"
+    print(f"wrote {len(todo)} {what} to {out_dir}{note}")
     return 0
 
 
