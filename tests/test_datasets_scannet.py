@@ -98,6 +98,18 @@ def test_raw_release_scene(tmp_path, scannet):
                                                        "otherfurniture"]
 
 
+def test_the_packed_ply_is_what_open3d_reads(tmp_path):
+    """The test's PLY writer checked by an independent reader: Open3D sees the same mesh."""
+    o3d = pytest.importorskip("open3d")
+    scene = write_raw_scene(tmp_path, instances=False)
+    mesh = o3d.io.read_triangle_mesh(str(scene / "scene0000_00_vh_clean_2.ply"))
+    np.testing.assert_allclose(np.asarray(mesh.vertices), XYZ, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(mesh.vertex_colors), RGB / 255.0, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(mesh.triangles), FACES)
+    labelled = o3d.io.read_point_cloud(str(scene / "scene0000_00_vh_clean_2.labels.ply"))
+    np.testing.assert_allclose(np.asarray(labelled.points), XYZ, atol=1e-7)
+
+
 def test_raw_scene_without_annotations(tmp_path, scannet):
     write_raw_scene(tmp_path / "scans_test", "scene0707_00", labels=False, instances=False)
     cloud = read_scene(tmp_path / "scans_test" / "scene0707_00")
@@ -175,6 +187,10 @@ def test_bad_scenes_are_named(tmp_path, scannet):
     scene = write_pointcept_scene(tmp_path, "scene0003_00")
     np.save(scene / "segment20.npy", np.array([0, 1, 2, 20]))
     with pytest.raises(PointCloudFormatError, match="-1..19"):
+        read_scene(scene)
+    np.save(scene / "segment20.npy", np.array([0, 1, 2, 19]))
+    np.save(scene / "color.npy", np.zeros((4, 4), np.uint8))  # RGBA is not what Pointcept writes
+    with pytest.raises(PointCloudFormatError, match=r"color.npy: expected shape \(4, 3\)"):
         read_scene(scene)
     np.save(tmp_path / "scene0004_00.npy", np.zeros((3, 4)))
     with pytest.raises(PointCloudFormatError, match=r"\(N, 6\+\)"):

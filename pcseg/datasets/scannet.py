@@ -276,8 +276,10 @@ def _read_pointcept(folder: Path):
         values = _load_npy(path)
         if len(values) != n:
             raise PointCloudFormatError(f"{path}: {len(values)} rows but coord.npy has {n} points")
+        if key in ("rgb", "normals") and values.shape != (n, 3):
+            raise PointCloudFormatError(f"{path}: expected shape ({n}, 3), got {values.shape}")
         if key == "rgb":
-            values = scale_colors(values.reshape(n, 3), str(path))
+            values = scale_colors(values, str(path))
         elif key == "labels":
             index = _ids(values, path)
             if index.min(initial=0) < -1 or index.max(initial=0) >= len(BENCHMARK_NYU40):
