@@ -131,6 +131,14 @@ def test_pointcept_folder(tmp_path, scannet):
     # Pointcept ids + 1, none -> 0; the wall's object is stuff -> 0
     np.testing.assert_array_equal(cloud.instance, [0, 0, 4, 4])
     assert ds[0]["feats"].shape == (4, 9)
+    # every segment20 index: the official NYU40 ids of the 20 classes, then train ids 1..20 in order
+    scene = tmp_path / "all" / "scene0009_00"
+    scene.mkdir(parents=True)
+    np.save(scene / "coord.npy", np.zeros((21, 3), np.float32))
+    np.save(scene / "segment20.npy", np.arange(-1, 20))
+    assert read_scene(scene).labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34,
+                                                 36, 39]
+    np.testing.assert_array_equal(ScanNetDataset(tmp_path, "all", scannet, ["xyz"]).cloud(0).labels, np.arange(21))
 
 
 def test_one_array_per_scene(tmp_path, scannet):
@@ -220,3 +228,19 @@ def test_trains_one_step_through_the_engine(tmp_path):
     metrics = Trainer(config, log=lambda *a: None).fit()
     assert (tmp_path / "run" / "last.pt").is_file()
     assert 0.0 <= metrics["miou"] <= 1.0
+
+
+def test_scannet_label_map_is_the_official_benchmark(scannet):
+    """Label map ``scannet`` against ScanNet's benchmark definition: 20 NYU40 ids kept in order,
+    every other id of 0..40 ignored, colours from ScanNet's own palette (util.py)."""
+    benchmark = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39]
+    train = scannet.to_train(np.arange(41))
+    expected = np.zeros(41, np.int64)
+    expected[benchmark] = np.arange(1, 21)
+    np.testing.assert_array_equal(train, expected)
+    assert scannet.ignore_index == [0] and scannet.num_classes == 21
+    palette = [(174, 199, 232), (152, 223, 138), (31, 119, 180), (255, 187, 120), (188, 189, 34), (140, 86, 75),
+               (255, 152, 150), (214, 39, 40), (197, 176, 213), (148, 103, 189), (196, 156, 148), (23, 190, 207),
+               (247, 182, 210), (219, 219, 141), (255, 127, 14), (158, 218, 229), (44, 160, 44), (112, 128, 144),
+               (227, 119, 194), (82, 84, 163)]
+    np.testing.assert_array_equal(scannet.colors[1:], palette)
