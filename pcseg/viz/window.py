@@ -81,13 +81,14 @@ class ViewerWindow:
         self.panel.add_child(modes)
 
         nav = gui.Horiz(gap)
-        self.prev_button, self.next_button = self._button("Previous scan"), self._button("Next scan")
+        self.prev_button, self.next_button = self._button("Previous scan"), self._button("Next")
         self.prev_button.set_on_clicked(lambda: self.step(-1))
         self.next_button.set_on_clicked(lambda: self.step(+1))
         for button in (self.prev_button, self.next_button):
             button.enabled = len(self.scans) > 1
             nav.add_child(button)
         table = self._button("Print IoU table")
+        table.tooltip = "print the per-class IoU table of this scan to the terminal"
         table.set_on_clicked(lambda: print(self.table_text(), flush=True))
         nav.add_child(table)
         self.panel.add_child(nav)
@@ -267,7 +268,8 @@ class ViewerWindow:
         table = gui.VGrid(4, int(round(0.25 * self.em)), gui.Margins(0, 0, 0, 0))
         self.legend_widgets = []
         if self.mode in ("gt", "pred", "errors"):
-            for text in ("", "", "class" if self.mode != "errors" else "", "IoU %" if self.cm is not None else ""):
+            header = ("", "", "", "points") if self.mode == "errors" else ("", "", "class", "IoU %" if self.cm is not None else "")
+            for text in header:
                 table.add_child(gui.Label(text))
         for (name, _), (rgb, text, value) in zip(self.groups, self.legend_rows()):
             check = gui.Checkbox("")
@@ -312,7 +314,7 @@ class ViewerWindow:
         if self.mode == "errors":
             counts = {text: f"{len(idx):,}" for text, idx in
                       ((name.split(" (")[0], idx) for name, idx in self.groups)}
-            return [(rgb, text, counts[text] + " points") for rgb, text in error_entries() if text in counts]
+            return [(rgb, text, counts[text]) for rgb, text in error_entries() if text in counts]
         return []
 
     def panel_frames(self) -> list:
