@@ -37,6 +37,7 @@ SCRIPT = textwrap.dedent('''
     xyz = centres + rng.normal(0, 0.8, (2000, 3))
     pred = labels.copy()
     pred[100:125] = 2            # 25 car points predicted as bicycle
+    pred[1900:] = 18             # traffic-sign (19) never predicted: all 100 as pole
     scenes = [scene_data(xyz, labels, pred, lm), scene_data(xyz * 0.5, labels, labels, lm)]
     app = o3d.visualization.gui.Application.instance
     app.initialize()
@@ -67,7 +68,8 @@ SCRIPT = textwrap.dedent('''
               "scene": rect(win.view.frame), "frames": win.panel_frames(), "mode": win.mode,
               "score": win.score_label.text, "title": win.window.title,
               "legend": [[list(rgb), text, value] for rgb, text, value in win.legend_rows()],
-              "rows": [[text, [rect(c.frame) for c in cells]] for text, cells in win.legend_widgets]}
+              "rows": [[text, [rect(c.frame) for c in cells]] for text, cells in win.legend_widgets],
+              "enabled": [cells[0].enabled for _, cells in win.legend_widgets]}
     if shot is not None:
         f = win.window.os_frame
         report["swatch_pixels"] = []
@@ -81,7 +83,7 @@ SCRIPT = textwrap.dedent('''
     win.set_mode("errors"); tick()
     report["errors"] = [[text, value] for _, text, value in win.legend_rows()]
     win.set_mode("gt"); tick()
-    check, name = win.legend_widgets[1][1][0], win.groups[1][0]
+    check, name = win.legend_widgets[1][1][0], win.groups[1][0]  # row 1 and train id 1: car
     win._toggle(check, name); tick()
     report["hidden"] = [name, check.checked, win.view.scene.geometry_is_visible(name)]
     win.step(+1); tick()
@@ -153,12 +155,16 @@ def test_legend_and_miou_are_shown_from_the_start(report):
     # car: 75 of 100 right, none else predicted car -> 75.0; bicycle: 100 right + 25 wrong -> 80.0
     expected = [[list(map(int, lm.colors[0])), "unlabeled", "-"], [list(map(int, lm.colors[1])), "car", "75.0"],
                 [list(map(int, lm.colors[2])), "bicycle", "80.0"]]
-    expected += [[list(map(int, lm.colors[c])), lm.class_names[c], "100.0"] for c in range(3, 20)]
+    expected += [[list(map(int, lm.colors[c])), lm.class_names[c], "100.0"] for c in range(3, 18)]
+    # pole: its 100 points and the 100 traffic-sign points predicted pole -> 50.0; traffic-sign is
+    # never predicted (0.0) but keeps its row: the mIoU averages it
+    expected += [[list(map(int, lm.colors[18])), "pole", "50.0"], [list(map(int, lm.colors[19])), "traffic-sign", "0.0"]]
     assert report["mode"] == "pred"
     assert report["legend"] == expected
-    # mIoU (0.75 + 0.8 + 17) / 19; OA 1875 / 1900; mAcc (0.75 + 18) / 19
-    assert report["score"] == "mIoU 97.63%   OA 98.68%   mAcc 98.68%"
-    assert "mIoU 97.63%" in report["title"]
+    # mIoU (0.75 + 0.8 + 15 + 0.5 + 0) / 19; OA 1775 / 1900; mAcc (0.75 + 1 + 15 + 1 + 0) / 19
+    assert report["score"] == "mIoU 89.74%   OA 93.42%   mAcc 93.42%"
+    assert "mIoU 89.74%" in report["title"]
+    assert report["enabled"] == [True] * 19 + [False]  # no traffic-sign points to hide in pred colours
 
 
 def test_the_screen_shows_the_class_colours(report):
@@ -173,9 +179,9 @@ def test_the_screen_shows_the_class_colours(report):
 
 
 def test_modes_steps_and_hiding(report):
-    assert report["errors"] == [["correct", "1,875"], ["wrong", "25"], ["not scored", "100"]]
+    assert report["errors"] == [["correct", "1,775"], ["wrong", "125"], ["not scored", "100"]]
     name, checked, visible = report["hidden"]
-    assert name.startswith("car") and checked is False and visible is False
+    assert name == "car [1]" and checked is False and visible is False
     second = report["second"]
     assert second["index"] == 1 and "(2/2)" in second["title"] and second["mode"] == "gt"
     assert second["score"].startswith("mIoU 100.00%")

@@ -14,7 +14,7 @@ import numpy as np
 
 from pcseg.errors import PcsegValueError
 from pcseg.viz import colors as C
-from pcseg.viz.render import class_entries, confusion, default_mode, error_entries, point_colors, scene_data
+from pcseg.viz.render import confusion, default_mode, error_entries, point_colors, scene_data
 from pcseg.viz.scans import Scan, load_scene
 from pcseg.viz.window_layout import legend_table, screen_size, split_frames, summary_line, window_size
 
@@ -199,36 +199,27 @@ class ViewerWindow:
         self.window.post_redraw()
 
     # ------------------------------------------------------------------ drawing
-    def _groups(self):
-        """[(geometry name, point indices)] for the current mode: one group per class in label
-        modes (so each can be hidden), per error kind in errors mode, one group otherwise."""
+    def _groups(self) -> dict:
+        """{legend key: (geometry name, point indices)} for the current mode: one group per class
+        shown (key: train id) in label modes, so each can be hidden; per error kind (key: its
+        name) in errors mode; one group otherwise."""
         data, mode = self.data, self.mode
         if mode in ("gt", "pred"):
             ids = data.labels if mode == "gt" else data.pred
-            groups, used = [], set()
-            for c, (_, text) in zip(self._present_classes(), class_entries(data, self.cm)):
-                idx = np.flatnonzero(ids == c)
-                name = text if text not in used else f"{text} [{c}]"  # geometry names must be unique
-                used.add(name)
-                if idx.size:
-                    groups.append((name, idx))
+            groups = {}
+            for c in np.unique(ids):
+                # one geometry per class (names must be unique: the train id is part of it)
+                groups[int(c)] = (f"{data.names[c]} [{c}]", np.flatnonzero(ids == c))
             return groups
         if mode == "errors":
             colors = point_colors(data, mode)
-            groups = []
+            groups = {}
             for rgb, text in error_entries():
                 idx = np.flatnonzero((colors == np.asarray(rgb)).all(axis=1))
                 if idx.size:
-                    groups.append((f"{text} ({idx.size:,} points)", idx))
+                    groups[text] = (text, idx)
             return groups
-        return [(mode, np.arange(len(data.xyz)))]
-
-    def _present_classes(self):
-        present = np.zeros(len(self.data.table), dtype=bool)
-        for v in (self.data.labels, self.data.pred):
-            if v is not None:
-                present[np.unique(v)] = True
-        return list(np.flatnonzero(present))
+        return {mode: (mode, np.arange(len(data.xyz)))}
 
     def _material(self):
         material = self._o3d.visualization.rendering.MaterialRecord()
@@ -245,7 +236,7 @@ class ViewerWindow:
         colors = point_colors(self.data, self.mode).astype(np.float64) / 255.0
         xyz = self.data.xyz.astype(np.float64)
         material = self._material()
-        for name, idx in self.groups:
+        for name, idx in self.groups.values():
             cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[idx]))
             cloud.colors = o3d.utility.Vector3dVector(colors[idx])
             scene.add_geometry(name, cloud, material)
@@ -271,12 +262,13 @@ class ViewerWindow:
             header = ("", "", "", "points") if self.mode == "errors" else ("", "", "class", "IoU %" if self.cm is not None else "")
             for text in header:
                 table.add_child(gui.Label(text))
-        for (name, _), (rgb, text, value) in zip(self.groups, self.legend_rows()):
-            check = gui.Checkbox("")
-            check.checked = True
-            check.set_on_checked(lambda on, n=name: self._show_group(n, on))
-            swatch = self._swatch(rgb)
-            swatch.set_on_clicked(lambda c=check, n=name: self._toggle(c, n))
+        for key, rgb, text, value in self._legend_items():
+            check, swatch = gui.Checkbox(""), self._swatch(rgb)
+            name = self.groups[key][0] if key in self.groups else None
+            check.checked = check.enabled = name is not None  # a class this mode shows no point of: no box
+            if name is not None:
+                check.set_on_checked(lambda on, n=name: self._show_group(n, on))
+                swatch.set_on_clicked(lambda c=check, n=name: self._toggle(c, n))
             cells = (check, swatch, gui.Label(text), gui.Label(value))
             for cell in cells:
                 table.add_child(cell)
@@ -301,20 +293,20 @@ class ViewerWindow:
         return SCALAR_NOTES[self.mode]
 
     def legend_rows(self) -> list:
-        """[(rgb, text, value)] of the legend table: per class (label modes) its colour, name and
-        IoU in percent ("-" when there is none); per error kind its colour, name and point count;
-        nothing for intensity, height and rgb."""
+        """[(rgb, text, value)] of the legend table: in label modes every class present in the
+        ground truth or the prediction (those the mIoU averages, and the ignored ones) with its
+        colour, name and IoU in percent ("-" when there is none); in errors mode each error kind
+        with its colour, name and point count; nothing for intensity, height and rgb."""
+        return [row[1:] for row in self._legend_items()]
+
+    def _legend_items(self) -> list:
         if self.mode in ("gt", "pred"):
             iou = self.cm.iou() if self.cm is not None else None
-            shown = self.data.labels if self.mode == "gt" else self.data.pred
-            return [(rgb, name, value) for c, rgb, name, value in
-                    legend_table(self.data.names, self.data.table, iou, self.data.labels, self.data.pred,
-                                 self.data.ignore_index)
-                    if np.any(shown == c)]
+            return legend_table(self.data.names, self.data.table, iou, self.data.labels, self.data.pred,
+                                self.data.ignore_index)
         if self.mode == "errors":
-            counts = {text: f"{len(idx):,}" for text, idx in
-                      ((name.split(" (")[0], idx) for name, idx in self.groups)}
-            return [(rgb, text, counts[text]) for rgb, text in error_entries() if text in counts]
+            return [(text, rgb, text, f"{len(self.groups[text][1]):,}") for rgb, text in error_entries()
+                    if text in self.groups]
         return []
 
     def panel_frames(self) -> list:
