@@ -20,9 +20,9 @@ from pcseg.viz.window_layout import legend_table, screen_size, split_frames, sum
 
 MODE_TITLES = {"gt": "ground truth", "pred": "prediction", "errors": "errors", "intensity": "intensity",
                "height": "height", "rgb": "rgb"}
-SCALAR_NOTES = {"intensity": "intensity, 1st to 99th percentile: viridis (dark low, yellow high)",
-                "height": "height (z), 1st to 99th percentile: turbo (blue low, red high)",
-                "rgb": "the points' own colours"}
+SCALAR_NOTES = {"intensity": "Intensity, viridis colours:\ndark low, yellow high (1st to 99th percentile)",
+                "height": "Height (z), turbo colours:\nblue low, red high (1st to 99th percentile)",
+                "rgb": "The points' own colours"}
 
 
 class ViewerWindow:
@@ -259,8 +259,8 @@ class ViewerWindow:
         table = gui.VGrid(4, int(round(0.25 * self.em)), gui.Margins(0, 0, 0, 0))
         self.legend_widgets = []
         if self.mode in ("gt", "pred", "errors"):
-            header = ("", "", "", "points") if self.mode == "errors" else ("", "", "class", "IoU %" if self.cm is not None else "")
-            for text in header:
+            last = "points" if self.mode == "errors" else "IoU %" if self.cm is not None else ""
+            for text in ("", "", "" if self.mode == "errors" else "class", last):
                 table.add_child(gui.Label(text))
         for key, rgb, text, value in self._legend_items():
             check, swatch = gui.Checkbox(""), self._swatch(rgb)
