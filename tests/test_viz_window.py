@@ -40,6 +40,11 @@ SCRIPT = textwrap.dedent('''
     scenes = [scene_data(xyz, labels, pred, lm), scene_data(xyz * 0.5, labels, labels, lm)]
     app = o3d.visualization.gui.Application.instance
     app.initialize()
+    probe = app.create_window("probe", 64, 64)  # starts the renderer (aborts where it cannot)
+    app.run_one_tick()
+    probe.close()
+    app.run_one_tick()
+    (out / "initialised").touch()  # Open3D's GUI runs here: a failure from now on is the viewer's
     win = ViewerWindow(scenes, lm)  # default size: fitted to the screen
 
     def tick(n=10):
@@ -113,6 +118,8 @@ def report(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable, str(script), str(tmp)],
                           capture_output=True, text=True, timeout=300, env=env)
+    if proc.returncode != 0 and not (tmp / "initialised").exists():
+        pytest.skip(f"Open3D's GUI cannot start under Xvfb here: {proc.stderr[-500:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((tmp / "report.json").read_text())
 
