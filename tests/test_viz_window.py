@@ -95,6 +95,11 @@ SCRIPT = textwrap.dedent('''
                         "mode": win.mode}
     win.close()
     tick(5)
+    small = ViewerWindow(scenes, lm, width=800, height=560)  # the smallest default size
+    tick(30)
+    report["small"] = {"panel": rect(small.panel.frame), "frames": small.panel_frames()}
+    small.close()
+    tick(5)
     (out / "report.json").write_text(json.dumps(report))
 ''')
 
@@ -152,6 +157,16 @@ def test_panel_rows_never_overlap_and_stay_inside_the_panel(report):
         assert all(c[1] + c[3] <= py + ph for c in cells), text
     tops = [cells[0][1] for _, cells in report["rows"]]
     assert tops == sorted(tops) and len(set(tops)) == len(tops)
+
+
+def test_a_small_window_scrolls_its_panel_instead_of_overlapping(report):
+    px, py, pw, ph = report["small"]["panel"]
+    frames = [f for _, f in report["small"]["frames"] if f[2] > 0 and f[3] > 0]
+    for i, a in enumerate(frames):
+        assert px <= a[0] and a[0] + a[2] <= px + pw, a  # nothing sticks out sideways
+        for b in frames[i + 1:]:
+            assert not _overlap(a, b), (a, b)
+    assert max(f[1] + f[3] for f in frames) > py + ph  # the legend continues below: scrolled to
 
 
 def test_legend_and_miou_are_shown_from_the_start(report):

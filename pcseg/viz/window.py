@@ -81,7 +81,7 @@ class ViewerWindow:
         self.panel.add_child(modes)
 
         nav = gui.Horiz(gap)
-        self.prev_button, self.next_button = self._button("Previous scan"), self._button("Next")
+        self.prev_button, self.next_button = self._button("Previous"), self._button("Next")
         self.prev_button.set_on_clicked(lambda: self.step(-1))
         self.next_button.set_on_clicked(lambda: self.step(+1))
         for button in (self.prev_button, self.next_button):
