@@ -66,3 +66,25 @@ def test_view_bad_input(kitti_scan, tmp_path, capsys):
     assert "errors" in capsys.readouterr().err
     assert main(["view", str(bin_path), "--background", "pink", "--png", str(tmp_path / "a.png")]) == 2
     assert "--background" in capsys.readouterr().err
+
+
+def test_view_window_fits_the_screen_unless_a_size_is_given(tmp_path, monkeypatch):
+    """Without --png the window is sized to the screen (width/height None) unless --width/--height
+    say otherwise; --png keeps its 960x600 default."""
+    import pcseg.viz.window as window
+
+    calls = []
+    monkeypatch.setattr(window, "show", lambda **kwargs: calls.append(kwargs))
+    xyz = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    scan = tmp_path / "000000.bin"
+    xyz.tofile(scan)
+    assert main(["view", str(scan)]) == 0
+    assert main(["view", str(scan), "--width", "1000"]) == 0
+    assert main(["view", str(scan), "--width", "300", "--height", "200"]) == 0  # raised to the smallest window
+    assert [(c["width"], c["height"]) for c in calls] == [(None, None), (1000, None), (640, 480)]
+    out = tmp_path / "one.png"
+    assert main(["view", str(scan), "--png", str(out), "--mode", "height", "--backend", "numpy"]) == 0
+    from pcseg.viz.compose import CAPTION_HEIGHT
+
+    image = np.asarray(Image.open(out))
+    assert image.shape[0] == 600 + CAPTION_HEIGHT and image.shape[1] >= 960

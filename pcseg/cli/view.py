@@ -45,8 +45,10 @@ def add_arguments(parser) -> None:
                         help="colours: gt, pred, errors, intensity, height, rgb; compare = gt | pred | errors "
                         "side by side (--png only; default there when labels and pred are given)")
     parser.add_argument("--view", choices=("perspective", "bev"), default="perspective", help="camera preset for --png")
-    parser.add_argument("--width", type=int, default=960, help="render width in pixels (per panel for compare)")
-    parser.add_argument("--height", type=int, default=600, help="render height in pixels")
+    parser.add_argument("--width", type=int, default=None,
+                        help="render width in pixels (per panel for compare; default 960), or the window's "
+                        "(default: fit the screen)")
+    parser.add_argument("--height", type=int, default=None, help="render height in pixels (default 600), or the window's")
     parser.add_argument("--point-size", type=float, default=2.0, help="point size in pixels")
     parser.add_argument("--background", default="white", help="white, black, grey or R,G,B")
     parser.add_argument("--scan", type=int, default=0, help="index of the scan to start at (folders)")
@@ -95,9 +97,11 @@ def run(args) -> int:
         from pcseg.viz.window import show
 
         show(scans=scans, label_map=label_map, start=args.scan, mode=args.mode, point_size=args.point_size,
-             background=background, width=max(args.width, 640), height=max(args.height, 480))
+             background=background, width=args.width and max(args.width, 640),
+             height=args.height and max(args.height, 480))
         return 0
 
+    args.width, args.height = args.width or 960, args.height or 600
     out = Path(args.png)
     many = Path(args.path).is_dir() and out.suffix.lower() != ".png"
     targets = scans if many else [scans[args.scan]]
