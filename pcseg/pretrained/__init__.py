@@ -29,7 +29,7 @@ BUNDLED = {
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
     "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
-    "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage3.yaml"),  # ScanNet's 20 classes
+    "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage4.yaml"),  # ScanNet's 20 classes
 }
 DEFAULT_MODEL = "outdoor"
 
