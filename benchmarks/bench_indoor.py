@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's pcseg, not an installed one
 S3DIS = REPO.parent / "shared" / "data" / "s3dis"
 HELD_OUT_SEED = 300_000
 # S3DIS class index (mmdetection3d order) -> ScanNet benchmark class name
