@@ -381,4 +381,4 @@ def build_scan_room(seed: int, kind: str | None = None) -> tuple[Room, str]:
     return Room(size=size, scene=b.scene, colors=b.colors), kind
 
 
-__all__ = ["build_scan_room", "ROOM_KINDS", "CEILING", "FLOOR"]
+__all__ = ["build_scan_room", "ROOM_KINDS"]
