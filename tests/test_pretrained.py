@@ -10,8 +10,9 @@ from pcseg.metrics import ConfusionMatrix
 from pcseg.pretrained import BUNDLED, checkpoint_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-# the vehicle-LiDAR models (SemanticKITTI classes); the airborne one: test_pretrained_airborne.py
-VEHICLE = sorted(name for name in BUNDLED if name != "airborne")
+# the vehicle-LiDAR models (SemanticKITTI classes); the airborne one: test_pretrained_airborne.py,
+# the indoor one: test_pretrained_indoor.py
+VEHICLE = sorted(name for name in BUNDLED if name not in ("airborne", "indoor"))
 
 
 @pytest.mark.parametrize("name", VEHICLE)

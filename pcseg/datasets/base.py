@@ -156,9 +156,14 @@ class ScanDataset(Dataset):
             if self.max_eval_points and len(rows) > self.max_eval_points:
                 rows = np.sort(rng.choice(len(rows), self.max_eval_points, replace=False)).astype(np.int64)
             xyz = xyz[rows]
+        feats = build_features(xyz, feats_source, self.features, rows)
+        if self.training and "rgb" in self.features and (self.augment.get("color_jitter") or self.augment.get("color_drop")):
+            at = sum(feature_width([name]) for name in self.features[:self.features.index("rgb")])
+            feats[:, at:at + 3] = T.color_jitter(feats[:, at:at + 3], float(self.augment.get("color_jitter") or 0.0),
+                                                 float(self.augment.get("color_drop") or 0.0), rng)
         return {
             "xyz": np.ascontiguousarray(xyz, dtype=np.float32),
-            "feats": build_features(xyz, feats_source, self.features, rows),
+            "feats": feats,
             "labels": np.ascontiguousarray(labels[rows], dtype=np.int64),
             "instance": np.ascontiguousarray(instance[rows], dtype=np.int64),
             "index": rows,

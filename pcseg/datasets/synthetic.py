@@ -20,17 +20,26 @@ class SyntheticDataset(ScanDataset):
     Args:
         count: number of scans in the split.
         base_seed: seed of scan 0 (scan i uses ``base_seed + i``).
-        sensor: simulated sensor name passed to ``lidar_scan`` (e.g. ``"hdl64"``), or
-            ``"airborne"`` for :func:`pcseg.synth.airborne.airborne_tile` tiles (ASPRS codes).
+        sensor: simulated sensor name passed to ``lidar_scan`` (e.g. ``"hdl64"``),
+            ``"airborne"`` for :func:`pcseg.synth.airborne.airborne_tile` tiles (ASPRS codes), or
+            ``"room_scan"`` for :func:`pcseg.synth.scene_scan.scene_scan` reconstructed rooms
+            (ScanNet-like, NYU40 ids, xyz + rgb).
+        scan: dict of :func:`~pcseg.synth.scene_scan.scene_scan` options for ``room_scan``
+            (``voxel_size``, ``width``, ``views``), or None for its defaults.
         **kwargs: :class:`~pcseg.datasets.base.ScanDataset` options.
     """
 
-    def __init__(self, count, base_seed, label_map, features, sensor="hdl64", **kwargs):
+    def __init__(self, count, base_seed, label_map, features, sensor="hdl64", scan=None, **kwargs):
         kwargs.setdefault("cache", True)
         super().__init__(label_map, features, **kwargs)
         if not isinstance(count, int) or count < 1:
             raise PcsegValueError(f"synthetic split size must be a positive integer scan count, got {count!r}")
         self.sensor = sensor
+        self.scan = dict(scan or {})
+        unknown = set(self.scan) - {"voxel_size", "width", "views"}
+        if unknown or (self.scan and sensor != "room_scan"):
+            raise PcsegValueError(f"dataset.scan: options {sorted(self.scan)} are for sensor room_scan and may be "
+                                  f"voxel_size, width, views (got sensor {sensor!r})")
         self.items = [int(base_seed) + i for i in range(count)]
 
     def describe(self, index: int) -> str:
@@ -41,6 +50,10 @@ class SyntheticDataset(ScanDataset):
             from pcseg.synth.airborne import airborne_tile
 
             cloud = airborne_tile(seed=self.items[index])
+        elif self.sensor == "room_scan":  # a reconstructed indoor room (NYU40 ids, rgb)
+            from pcseg.synth.scene_scan import scene_scan
+
+            cloud = scene_scan(self.items[index], **self.scan)
         else:
             from pcseg.synth import lidar_scan
 
@@ -51,7 +64,7 @@ class SyntheticDataset(ScanDataset):
 
 
 def synthetic_dataset(root=None, *, split, label_map, features, stage="train", sensor="hdl64", seed=0,
-                      require_labels=True, **options):
+                      require_labels=True, scan=None, **options):
     """The ``synthetic`` config name: generated scans, or a folder written by ``pcseg synth``.
 
     Args:
@@ -59,7 +72,8 @@ def synthetic_dataset(root=None, *, split, label_map, features, stage="train", s
         split: scan count (generated) or sequences (folder) of this stage.
         stage: ``train``, ``val`` or ``test``: generated validation scans use seeds offset by
             100000 and test scans by 200000, so they never repeat a training scene.
-        sensor: simulated sensor (e.g. ``hdl64``; config key ``dataset.sensor``).
+        sensor: simulated sensor (e.g. ``hdl64``, ``airborne``, ``room_scan``; config key ``dataset.sensor``).
+        scan: ``room_scan`` options (config key ``dataset.scan``, e.g. ``{voxel_size: 0.04, width: 120}``).
         seed: seed of the first training scan (config key ``dataset.seed``).
         require_labels, options: as for :class:`~pcseg.datasets.semantickitti.SemanticKITTIDataset`
             / :class:`~pcseg.datasets.base.ScanDataset`.
@@ -69,4 +83,4 @@ def synthetic_dataset(root=None, *, split, label_map, features, stage="train", s
 
         return SemanticKITTIDataset(root, split, label_map, features, require_labels=require_labels, **options)
     base = int(seed) + {"train": 0, "val": VAL_SEED_OFFSET, "test": 2 * VAL_SEED_OFFSET}[stage]
-    return SyntheticDataset(split, base, label_map, features, sensor=sensor, **options)
+    return SyntheticDataset(split, base, label_map, features, sensor=sensor, scan=scan, **options)

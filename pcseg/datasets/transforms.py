@@ -37,6 +37,25 @@ def jitter(xyz: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarra
     return (xyz + noise).astype(np.float32)
 
 
+def color_jitter(rgb: np.ndarray, strength: float, drop: float, rng: np.random.Generator) -> np.ndarray:
+    """float32 (N, 3) colours in [0, 1] after a random per-channel gain and offset (std ``strength``)
+    and contrast change; with probability ``drop`` every colour becomes mid-grey 0.5 instead
+    (colour dropout: the model learns to do without colour, see :data:`NO_COLOR`)."""
+    if drop > 0 and rng.random() < drop:
+        return np.full(rgb.shape, NO_COLOR, dtype=np.float32)
+    if strength <= 0:
+        return rgb.astype(np.float32)
+    gain = np.exp(rng.normal(0.0, strength, 3))
+    contrast = np.exp(rng.normal(0.0, strength))
+    mean = rgb.mean(axis=0, keepdims=True)
+    out = (rgb - mean) * contrast + mean * gain + rng.normal(0.0, strength * 0.3, 3)
+    out = out + rng.normal(0.0, strength * 0.1, rgb.shape)  # per-point colour noise
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+NO_COLOR = 0.5  # the colour feature of every point of a colour-free cloud for colour-dropout models
+
+
 def dropout_index(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """int64 indices of the points kept after dropping ``fraction`` of ``n`` at random (>= 1 kept)."""
     keep = max(1, int(round(n * (1.0 - fraction))))

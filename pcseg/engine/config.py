@@ -38,6 +38,8 @@ AUGMENT_DEFAULTS = {
     "polar_mix": 0.0,  # probability of PolarMix-like mixing: half a turn swapped in from another
     #                    scan of the split, plus that scan's `paste_classes` points at 3 bearings
     "paste_classes": [],  # train ids pasted by polar_mix (rare objects: people, poles, bikes...)
+    "color_jitter": 0.0,  # std of random log-gains of colour channels, contrast and offsets (rgb features)
+    "color_drop": 0.0,  # probability a training scan's colours are all replaced by mid-grey (colour-free input)
 }
 
 DEFAULTS = {

@@ -139,6 +139,13 @@ class Segmenter:
         cloud = self._as_cloud(points)
         if len(cloud) == 0:
             raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
+        if cloud.rgb is None and "rgb" in self.features and self._colour_free_ok():
+            import dataclasses
+
+            from pcseg.datasets.transforms import NO_COLOR
+
+            # a model trained with colour dropout saw colour-free rooms as all mid-grey
+            cloud = dataclasses.replace(cloud, rgb=np.full((len(cloud), 3), NO_COLOR, dtype=np.float32))
         feats = build_features(cloud.xyz, cloud, self.features)
         semantic, instance = predict_panoptic(
             self.model,
@@ -179,8 +186,20 @@ class Segmenter:
         cloud = self._as_cloud(points)
         if len(cloud) == 0:
             raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
+        if cloud.rgb is None and "rgb" in self.features and self._colour_free_ok():
+            import dataclasses
+
+            from pcseg.datasets.transforms import NO_COLOR
+
+            # a model trained with colour dropout saw colour-free rooms as all mid-grey
+            cloud = dataclasses.replace(cloud, rgb=np.full((len(cloud), 3), NO_COLOR, dtype=np.float32))
         build_features(cloud.xyz[:1], cloud, self.features, index=np.zeros(1, np.int64))  # fields present?
         return cloud
+
+    def _colour_free_ok(self) -> bool:
+        """Whether the checkpoint was trained with colour dropout (``augment.color_drop`` > 0)."""
+        augment = (self.config.get("dataset") or {}).get("augment") or {}
+        return float(augment.get("color_drop") or 0.0) > 0
 
     def _threads(self):
         from pcseg.threads import ThreadChooser, torch_threads

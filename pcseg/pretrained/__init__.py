@@ -5,6 +5,8 @@
   frames of the project's shared data plus generated scans, so its weights carry the
   CC BY-NC-SA 4.0 licence of SemanticKITTI (non-commercial).
 - ``airborne``: MinkUNet for airborne LAS/LAZ tiles, ASPRS classes (docs/airborne.md).
+- ``indoor``: MinkUNet for whole indoor rooms, ScanNet's 20 classes, xyz + rgb (also without
+  colour: trained with colour dropout); trained on generated rooms only (docs/indoor.md).
 - ``minkunet``, ``pointnet2``: small demo models trained on pcseg's synthetic scans only.
 
 They are small (under 20 MB), carry their config and label map, and each is reproduced by
@@ -27,6 +29,7 @@ BUNDLED = {
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
     "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
+    "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage4.yaml"),  # ScanNet's 20 classes
 }
 DEFAULT_MODEL = "outdoor"
 
