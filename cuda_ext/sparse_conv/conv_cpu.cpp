@@ -6,8 +6,8 @@
 // weight[k] with one single-threaded BLAS call and scatter-adds the product rows while they are
 // still in cache. One parallel region per offset (instead of gather, GEMM and scatter regions),
 // distinct output rows inside an offset (no atomics), and tiles independent of the thread count,
-// so results are the same for any number of threads. bfloat16/half inputs multiply into float32
-// products (no rounding of the products before they are summed).
+// so results are the same for any number of threads. bfloat16/half products are rounded to their
+// dtype (as at::mm gives them) and summed in float32, as the pure-PyTorch reference does.
 //
 // Weight gradient, per offset: grad_weight[k] = feats[in]^T @ grad_out[out], computed over fixed
 // blocks of pairs (each block gathers both sides and runs one GEMM into its own partial) whose
@@ -15,7 +15,6 @@
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
-#include <ATen/native/CPUBlas.h>
 #include "sparse_conv/conv_cpu.h"
 
 #include <algorithm>
@@ -25,29 +24,19 @@
 namespace pcseg {
 namespace {
 
-using at::native::TransposeType;
-
-// Row-major c (m x n) = a (m x k) @ b (k x n) [+ c when accumulate], through the column-major BLAS:
-// c^T = b^T a^T. Half/bfloat16 operands produce float (opmath) results.
-template <typename scalar_t, typename acc_t>
-void gemm_rows(int64_t m, int64_t n, int64_t k, const scalar_t* a, const scalar_t* b, acc_t* c, bool accumulate) {
-  if (m == 0 || n == 0) return;
-  at::native::cpublas::gemm(TransposeType::NoTranspose, TransposeType::NoTranspose, n, m, k, acc_t(1), b, n, a, k,
-                            acc_t(accumulate ? 1 : 0), c, n);
+// A (rows, cols) tensor over a raw buffer, for at::mm_out (the only BLAS entry point libtorch
+// exports: at::native::cpublas::gemm is not a public symbol).
+template <typename scalar_t>
+at::Tensor rows_view(const scalar_t* p, int64_t rows, int64_t cols) {
+  return at::from_blob(const_cast<scalar_t*>(p), {rows, cols},
+                       at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value));
 }
 
-// Row-major c (k_a x n) = a^T @ b with a (m x k_a), b (m x n): the weight-gradient product.
-template <typename scalar_t, typename acc_t>
-void gemm_at_b(int64_t m, int64_t k_a, int64_t n, const scalar_t* a, const scalar_t* b, acc_t* c) {
-  at::native::cpublas::gemm(TransposeType::NoTranspose, TransposeType::Transpose, n, k_a, m, acc_t(1), b, n, a, k_a,
-                            acc_t(0), c, n);
-}
-
-// Rows per tile: the gathered rows and their products together about 192 KiB (a tenth of L2),
-// at least 64 rows (below that a BLAS call costs more than it multiplies).
-int64_t tile_rows(int64_t c_in, int64_t c_out, int64_t elem_in, int64_t elem_acc) {
-  const int64_t bytes_per_row = c_in * elem_in + c_out * elem_acc;
-  return std::max<int64_t>(64, (192 * 1024) / std::max<int64_t>(bytes_per_row, 1));
+// Rows per tile: the gathered rows and their products together about 384 KiB (a fifth of L2),
+// at least 128 rows (below that the per-call cost of a GEMM outweighs what it multiplies).
+int64_t tile_rows(int64_t c_in, int64_t c_out, int64_t elem) {
+  const int64_t bytes_per_row = (c_in + c_out) * elem;
+  return std::max<int64_t>(128, (384 * 1024) / std::max<int64_t>(bytes_per_row, 1));
 }
 
 template <typename scalar_t>
@@ -61,26 +50,27 @@ void forward_offsets(const at::Tensor& feats, const at::Tensor& weight, const in
   const int64_t num_offsets = weight.size(0), c_in = weight.size(1), c_out = weight.size(2);
   const scalar_t* src = feats.data_ptr<scalar_t>();
   const scalar_t* w = weight.data_ptr<scalar_t>();
-  const int64_t tile = tile_rows(c_in, c_out, sizeof(scalar_t), sizeof(acc_t));
+  const int64_t tile = tile_rows(c_in, c_out, sizeof(scalar_t));
   int64_t start = 0;
   for (int64_t k = 0; k < num_offsets; ++k) {
     const int64_t n = (k == identity) ? 0 : count_ptr[k];
     if (n == 0) continue;
     const int64_t* ins = in_ptr + start;
     const int64_t* outs = out_ptr + start;
-    const scalar_t* wk = w + k * c_in * c_out;
+    const at::Tensor wk = rows_view(w + k * c_in * c_out, c_in, c_out);
     const int64_t num_tiles = (n + tile - 1) / tile;
     at::parallel_for(0, num_tiles, 1, [&](int64_t t0, int64_t t1) {
       std::vector<scalar_t> gathered(static_cast<size_t>(tile * c_in));
-      std::vector<acc_t> product(static_cast<size_t>(tile * c_out));
+      std::vector<scalar_t> product(static_cast<size_t>(tile * c_out));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t r0 = t * tile, rows = std::min(tile, n - r0);
         gather_rows(src, ins + r0, rows, c_in, gathered.data());
-        gemm_rows<scalar_t, acc_t>(rows, c_out, c_in, gathered.data(), wk, product.data(), false);
+        at::Tensor prod = rows_view(product.data(), rows, c_out);
+        at::mm_out(prod, rows_view(gathered.data(), rows, c_in), wk);
         for (int64_t r = 0; r < rows; ++r) {
           acc_t* __restrict__ dst = out + outs[r0 + r] * c_out;
-          const acc_t* __restrict__ row = product.data() + r * c_out;
-          for (int64_t j = 0; j < c_out; ++j) dst[j] += row[j];
+          const scalar_t* __restrict__ row = product.data() + r * c_out;
+          for (int64_t j = 0; j < c_out; ++j) dst[j] += static_cast<acc_t>(row[j]);
         }
       }
     });
@@ -100,23 +90,13 @@ at::Tensor conv_forward_cpu_impl(const at::Tensor& feats_in, const at::Tensor& w
   int64_t total = 0;
   for (int64_t k = 0; k < num_offsets; ++k) total += (k == identity) ? 0 : count_ptr[k];
   TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
-  at::Tensor out = at::empty({num_out, c_out}, feats.options().dtype(acc_type));
+  // the centre offset of a submanifold map: one plain (multi-threaded) GEMM writes every row
+  at::Tensor out = identity >= 0 ? at::mm(feats, weight[identity]).to(acc_type).contiguous()
+                                 : at::zeros({num_out, c_out}, feats.options().dtype(acc_type));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_forward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    acc_t* out_ptr = out.data_ptr<acc_t>();
-    if (identity >= 0) {  // the centre offset of a submanifold map: one plain GEMM writes every row
-      const scalar_t* src = feats.data_ptr<scalar_t>();
-      const scalar_t* wk = weight.data_ptr<scalar_t>() + identity * c_in * c_out;
-      const int64_t rows_per_task = std::max<int64_t>(1, tile_rows(c_in, c_out, sizeof(scalar_t), sizeof(acc_t)));
-      at::parallel_for(0, (num_out + rows_per_task - 1) / rows_per_task, 1, [&](int64_t t0, int64_t t1) {
-        const int64_t r0 = t0 * rows_per_task, r1 = std::min(num_out, t1 * rows_per_task);
-        gemm_rows<scalar_t, acc_t>(r1 - r0, c_out, c_in, src + r0 * c_in, wk, out_ptr + r0 * c_out, false);
-      });
-    } else {
-      out.zero_();
-    }
     forward_offsets<scalar_t, acc_t>(feats, weight, in_idx.data_ptr<int64_t>(), out_idx.data_ptr<int64_t>(),
-                                     count_ptr, identity, out_ptr);
+                                     count_ptr, identity, out.data_ptr<acc_t>());
   });
   return out.scalar_type() == feats.scalar_type() ? out : out.to(feats.scalar_type());
 }
@@ -140,26 +120,14 @@ at::Tensor conv_weight_grad_cpu(const at::Tensor& feats_in, const at::Tensor& gr
   TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
   const auto acc_type = at::toOpMathType(feats.scalar_type());
   at::Tensor gw = at::zeros({num_offsets, c_in, c_out}, feats.options().dtype(acc_type));
+  if (identity >= 0) gw[identity].copy_(at::mm(feats.t(), grad));  // every row paired with itself
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_weight_grad", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* f = feats.data_ptr<scalar_t>();
     const scalar_t* g = grad.data_ptr<scalar_t>();
     acc_t* gw_ptr = gw.data_ptr<acc_t>();
-    const int64_t block = 4 * tile_rows(c_in, c_out, sizeof(scalar_t), sizeof(scalar_t));
+    const int64_t block = 4 * tile_rows(c_in, c_out, sizeof(scalar_t));
     const int64_t wsize = c_in * c_out;
-    if (identity >= 0) {  // feats^T @ grad over all rows, blocks summed in order
-      const int64_t n = feats.size(0), num_blocks = (n + block - 1) / block;
-      std::vector<acc_t> partial(static_cast<size_t>(num_blocks * wsize));
-      at::parallel_for(0, num_blocks, 1, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t r0 = b * block, rows = std::min(block, n - r0);
-          gemm_at_b<scalar_t, acc_t>(rows, c_in, c_out, f + r0 * c_in, g + r0 * c_out, partial.data() + b * wsize);
-        }
-      });
-      acc_t* dst = gw_ptr + identity * wsize;
-      for (int64_t b = 0; b < num_blocks; ++b)
-        for (int64_t j = 0; j < wsize; ++j) dst[j] += partial[b * wsize + j];
-    }
     const int64_t* ins = in_idx.data_ptr<int64_t>();
     const int64_t* outs = out_idx.data_ptr<int64_t>();
     int64_t start = 0;
@@ -167,19 +135,20 @@ at::Tensor conv_weight_grad_cpu(const at::Tensor& feats_in, const at::Tensor& gr
       const int64_t n = (k == identity) ? 0 : count_ptr[k];
       if (n == 0) continue;
       const int64_t num_blocks = (n + block - 1) / block;
-      std::vector<acc_t> partial(static_cast<size_t>(num_blocks * wsize));
+      std::vector<scalar_t> partial(static_cast<size_t>(num_blocks * wsize));
       at::parallel_for(0, num_blocks, 1, [&](int64_t b0, int64_t b1) {
         std::vector<scalar_t> a(static_cast<size_t>(block * c_in)), b_rows(static_cast<size_t>(block * c_out));
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t r0 = b * block, rows = std::min(block, n - r0);
           gather_rows(f, ins + start + r0, rows, c_in, a.data());
           gather_rows(g, outs + start + r0, rows, c_out, b_rows.data());
-          gemm_at_b<scalar_t, acc_t>(rows, c_in, c_out, a.data(), b_rows.data(), partial.data() + b * wsize);
+          at::Tensor part = rows_view(partial.data() + b * wsize, c_in, c_out);
+          at::mm_out(part, rows_view(a.data(), rows, c_in).t(), rows_view(b_rows.data(), rows, c_out));
         }
       });
       acc_t* dst = gw_ptr + k * wsize;
       for (int64_t b = 0; b < num_blocks; ++b)
-        for (int64_t j = 0; j < wsize; ++j) dst[j] += partial[b * wsize + j];
+        for (int64_t j = 0; j < wsize; ++j) dst[j] += static_cast<acc_t>(partial[b * wsize + j]);
       start += n;
     }
   });
