@@ -6,11 +6,16 @@ with the same weights (spconv's copy is permuted to its (C_out, k, k, k, C_in) l
 also reports the largest difference between the two engines' outputs).
 
     python benchmarks/bench_sparse.py [--threads 1] [--repeat 3] [--widths 1.0,0.5] [--device cpu]
+        [--voxel 0.05] [--amp bf16] [--no-layers]
 
 Times are the minimum over ``--repeat`` runs after one warm-up, in milliseconds, forward only
 under ``torch.no_grad()`` (except the training-step row); on the CPU they are process CPU time
 unless ``--wall`` is given (see ``timing.time_round_robin``). "pcseg" includes building the kernel map (as spconv does on a new
 tensor); "pcseg, map cached" reuses it, as every layer after the first at a stride does in a net.
+``--voxel`` sets the networks' voxel size (the single-layer rows stay at 5 cm); ``--amp bf16`` runs
+pcseg's networks under CPU autocast in bfloat16 (spconv stays in float32: its rows are then the
+float32 peer). When the training width is one of ``--widths``, a last row gives the training step
+over the forward of the same network.
 """
 
 from __future__ import annotations
@@ -32,12 +37,12 @@ def _no_sync():
     pass
 
 
-def load_scan(device):
+def load_scan(device, voxel=0.05):
     from pcseg.ops import voxel_reduce, voxelize_batched
 
     pts = torch.from_numpy(np.fromfile(SCAN, dtype=np.float32).reshape(-1, 4)).to(device)
     offsets = torch.tensor([pts.shape[0]], device=device)
-    coords, inverse, _ = voxelize_batched(pts[:, :3], offsets, 0.05)
+    coords, inverse, _ = voxelize_batched(pts[:, :3], offsets, voxel)
     feats = voxel_reduce(pts, inverse, coords.shape[0], mode="mean")
     return pts, offsets, coords, feats
 
@@ -67,6 +72,9 @@ def main(argv=None) -> int:
     ap.add_argument("--train-width", type=float, default=0.5, help="width of the timed training step (0: skip)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--wall", action="store_true", help="time wall clock instead of CPU time")
+    ap.add_argument("--voxel", type=float, default=0.05, help="voxel size of the MinkUNet rows (metres)")
+    ap.add_argument("--amp", choices=("off", "bf16"), default="off", help="autocast pcseg's networks")
+    ap.add_argument("--no-layers", action="store_true", help="skip the single-layer rows")
     args = ap.parse_args(argv)
     if not SCAN.exists():
         print(f"real scan not found: {SCAN}", file=sys.stderr)
@@ -95,12 +103,16 @@ def main(argv=None) -> int:
           f"threads {torch.get_num_threads()}; compiled extension: {_ext.extension_loaded()}; "
           f"spconv: {'2.3.8' if spconv else 'absent'}; clock: "
           f"{'wall' if (args.wall or device.type == 'cuda') else 'process CPU time'}")
+    print(f"networks: {args.voxel:g} m voxels ({voxel_count(args.voxel, device)} voxels), autocast {args.amp}")
     rows = _Rows()
     torch.manual_seed(0)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
+    layers = () if args.no_layers else (("SubMConv3d 32->32", SubMConv3d(32, 32), 32),
+                                        ("SubMConv3d 64->64", SubMConv3d(64, 64), 64),
+                                        ("SparseConv3d 32->64 k2 s2", SparseConv3d(32, 64, 2, 2), 32))
+    forward_ms = {}
     with torch.no_grad():
-        for name, layer, cin in (("SubMConv3d 32->32", SubMConv3d(32, 32), 32),
-                                 ("SubMConv3d 64->64", SubMConv3d(64, 64), 64),
-                                 ("SparseConv3d 32->64 k2 s2", SparseConv3d(32, 64, 2, 2), 32)):
+        for name, layer, cin in layers:
             layer = layer.to(device)
             feats = torch.randn(coords.shape[0], cin, device=device)
             fresh = lambda: layer(SparseTensor(feats, coords, check=False))  # noqa: E731
@@ -117,8 +129,12 @@ def main(argv=None) -> int:
             rows.append((name, t_fresh, t_cached, t_sp, diff))
 
         for width in (float(w) for w in args.widths.split(",")):
-            model = MinkUNet(20, 4, voxel_size=0.05, layers="18", width=width).to(device).eval()
-            run_ours = lambda: model.forward_ragged(pts[:, :3], pts, offsets)  # noqa: E731
+            model = MinkUNet(20, 4, voxel_size=args.voxel, layers="18", width=width).to(device).eval()
+
+            def run_ours(model=model):
+                with amp:
+                    return model.forward_ragged(pts[:, :3], pts, offsets)
+
             t_sp, diff = float("nan"), float("nan")
             if spconv is None:
                 (t_ours,) = timed(run_ours)
@@ -126,20 +142,22 @@ def main(argv=None) -> int:
                 theirs = spconv_minkunet(spconv, model)
                 run_theirs = lambda: theirs(pts, offsets)  # noqa: E731
                 t_ours, t_sp = timed(run_ours, run_theirs)
-                diff = float((run_theirs() - model.forward_ragged(pts[:, :3], pts, offsets)).abs().max())
+                diff = float((run_theirs() - run_ours().float()).abs().max())
+            forward_ms[width] = t_ours
             gflop = conv_gflop(model, pts, offsets)
             rows.append((f"MinkUNet18 width {width:g} forward ({pts.shape[0]} pts; {gflop:.0f} GFLOP of "
                          f"conv, {gflop / t_ours * 1e3:.0f} GFLOP/s)", t_ours, float("nan"), t_sp, diff))
     if args.train_width:
         # one training step (forward, cross-entropy, backward) with BatchNorm in training mode
-        model = MinkUNet(20, 4, voxel_size=0.05, layers="18", width=args.train_width).to(device).train()
+        model = MinkUNet(20, 4, voxel_size=args.voxel, layers="18", width=args.train_width).to(device).train()
         labels = torch.randint(0, 20, (pts.shape[0],), device=device)
 
-        def step(forward):
-            loss = torch.nn.functional.cross_entropy(forward(), labels)
+        def step(forward, autocast=False):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss = torch.nn.functional.cross_entropy(forward().float(), labels)
             loss.backward()
 
-        (t_ours,) = timed(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets)))
+        (t_ours,) = timed(lambda: step(lambda: model.forward_ragged(pts[:, :3], pts, offsets), args.amp == "bf16"))
         t_sp = float("nan")
         if spconv is not None:
             theirs = spconv_minkunet(spconv, model).train()
@@ -149,6 +167,9 @@ def main(argv=None) -> int:
                 print(f"spconv training step failed: {str(exc).splitlines()[-1]}")
         rows.append((f"MinkUNet18 width {args.train_width:g} train step (fwd+bwd)", t_ours, float("nan"), t_sp,
                      float("nan")))
+        if args.train_width in forward_ms:
+            print(f"training step / forward (width {args.train_width:g}): "
+                  f"{t_ours / forward_ms[args.train_width]:.2f}")
 
     return 0
 
@@ -167,6 +188,10 @@ class _Rows:
         fmt = lambda v, f: "" if v != v else format(v, f)  # noqa: E731  (NaN -> blank)
         print(f"| {name} | {t:.1f} | {fmt(tc, '.1f')} | {fmt(ts, '.1f')} | {fmt(t / ts, '.2f')} | "
               f"{fmt(d, '.2e')} |", flush=True)
+
+
+def voxel_count(voxel, device) -> int:
+    return load_scan(device, voxel)[2].shape[0]
 
 
 def conv_gflop(model, pts, offsets) -> float:

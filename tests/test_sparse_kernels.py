@@ -186,3 +186,81 @@ def test_hash_and_merge_join_kernel_maps_agree():
     for kmaps in zip(torch.split(hashed[0], hashed[2].tolist()), torch.split(hashed[1], hashed[2].tolist()),
                      torch.split(merged[0], merged[2].tolist()), torch.split(merged[1], merged[2].tolist())):
         assert set(zip(kmaps[0].tolist(), kmaps[1].tolist())) == set(zip(kmaps[2].tolist(), kmaps[3].tolist()))
+
+
+def _weight_grad_reference(feats, grad, kmap):
+    """Per offset feats[in]^T @ grad[out] in float64, written out from the map's pairs."""
+    out = torch.zeros(len(kmap.counts), feats.shape[1], grad.shape[1], dtype=torch.float64)
+    f, g, start = feats.double(), grad.double(), 0
+    for k, n in enumerate(kmap.counts):
+        if k == kmap.identity_offset:
+            out[k] = f.t() @ g
+            continue
+        i, o = kmap.in_idx[start:start + n], kmap.out_idx[start:start + n]
+        out[k] = f[i].t() @ g[o]
+        start += n
+    return out
+
+
+def _maps_for_kernel_tests():
+    """A submanifold map (identity offset) and a stride-2 map, large enough for several tiles."""
+    coords = cloud(seed=10, n=3000, extent=20)
+    index = CoordIndex(coords)
+    sub = submanifold_map(index, 3, 1, use_ext=True)
+    out = downsample_coords(coords, 3, 2, 1, 1)
+    down = downsample_map(index, out, 3, 2, 1, 1, use_ext=True)
+    assert max(sub.counts) > 1000 and max(down.counts) > 300  # several 64+-row tiles per offset
+    return {"subm": sub, "down": down}
+
+
+@needs_ext
+@pytest.mark.parametrize("which", ["subm", "down"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_tiled_forward_and_weight_grad_ops_match_reference(which, dtype):
+    kmap = _maps_for_kernel_tests()[which]
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(kmap.num_in, 24, generator=g, dtype=torch.float64)
+    weight = torch.randn(27, 24, 40, generator=g, dtype=torch.float64)
+    grad = torch.randn(kmap.num_out, 40, generator=g, dtype=torch.float64)
+    identity = -1 if kmap.identity_offset is None else kmap.identity_offset
+    tol = {torch.float64: 1e-12, torch.float32: 1e-4, torch.bfloat16: 0.5}[dtype]
+    got = torch.ops.pcseg.sparse_conv_forward(feats.to(dtype), weight.to(dtype), kmap.in_idx, kmap.out_idx,
+                                              _counts_tensor(kmap), kmap.num_out, identity)
+    assert got.dtype == dtype
+    expected = conv_forward_reference(feats, weight, kmap, torch.float64)
+    torch.testing.assert_close(got.double(), expected, rtol=tol, atol=tol)
+    gw = torch.ops.pcseg.sparse_conv_weight_grad(feats.to(dtype), grad.to(dtype), kmap.in_idx, kmap.out_idx,
+                                                 _counts_tensor(kmap), identity)
+    assert gw.dtype == dtype and gw.shape == weight.shape
+    torch.testing.assert_close(gw.double(), _weight_grad_reference(feats, grad, kmap),
+                               rtol=tol, atol=tol * 40)
+
+
+@needs_ext
+def test_tiled_ops_give_the_same_bits_with_one_and_two_threads():
+    kmap = _maps_for_kernel_tests()["subm"]
+    g = torch.Generator().manual_seed(2)
+    feats = torch.randn(kmap.num_in, 32, generator=g)
+    weight = torch.randn(27, 32, 48, generator=g)
+    grad = torch.randn(kmap.num_out, 48, generator=g)
+    args = (kmap.in_idx, kmap.out_idx, _counts_tensor(kmap))
+    results = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append((torch.ops.pcseg.sparse_conv_forward(feats, weight, *args, kmap.num_out, kmap.identity_offset),
+                            torch.ops.pcseg.sparse_conv_weight_grad(feats, grad, *args, kmap.identity_offset)))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+@needs_ext
+def test_weight_grad_op_rejects_bad_counts():
+    kmap = _maps_for_kernel_tests()["down"]
+    feats, grad = torch.randn(kmap.num_in, 4), torch.randn(kmap.num_out, 5)
+    bad = _counts_tensor(kmap).clone()
+    bad[0] += 1
+    with pytest.raises(RuntimeError, match="counts"):
+        torch.ops.pcseg.sparse_conv_weight_grad(feats, grad, kmap.in_idx, kmap.out_idx, bad, -1)

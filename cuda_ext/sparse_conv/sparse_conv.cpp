@@ -16,7 +16,11 @@
 //   out = feats @ weight[identity] (when identity >= 0, then num_out == N) and, for every k,
 //   out[out_idx] += feats[in_idx] @ weight[k] over that offset's pairs. Within one offset the
 //   output rows are distinct, so offsets are applied in order and the scatter needs no atomics.
-//   Half/bfloat16 inputs accumulate in float32.
+//   Half/bfloat16 inputs accumulate in float32 (on the CPU the products too are float32).
+//
+// pcseg::sparse_conv_weight_grad(feats (N,Cin), grad_out (M,Cout), in_idx, out_idx, counts (K,), identity)
+//   -> (K, Cin, Cout) in feats' dtype: entry k = feats[in_idx]^T @ grad_out[out_idx] over offset k's pairs,
+//   entry `identity` (when >= 0, then N == M) = feats^T @ grad_out. CPU only (conv_cpu.cpp).
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -25,6 +29,7 @@
 #include <cstring>
 #include <vector>
 
+#include "sparse_conv/conv_cpu.h"
 #include "sparse_conv/sparse_hash.h"
 
 namespace pcseg {
@@ -173,60 +178,10 @@ void check_conv_args(const at::Tensor& feats, const at::Tensor& weight, const at
   TORCH_CHECK(num_out >= 0, "num_out must be >= 0");
 }
 
-// One kernel offset: gather its input rows, one GEMM for all of them, scatter-add the products.
-// One large GEMM runs closer to the BLAS peak than many small ones; gather and scatter are split
-// over threads by rows (distinct output rows within an offset, so no two threads share a row).
-template <typename scalar_t, typename acc_t>
-void gemm_scatter_offset(const at::Tensor& feats, const at::Tensor& w, const int64_t* in_ptr, const int64_t* out_ptr,
-                         int64_t n, acc_t* out, at::Tensor& gathered, at::Tensor& product) {
-  const int64_t c_in = feats.size(1), c_out = w.size(1);
-  const scalar_t* src = feats.data_ptr<scalar_t>();
-  scalar_t* g = gathered.data_ptr<scalar_t>();
-  at::parallel_for(0, n, 2048, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) std::memcpy(g + r * c_in, src + in_ptr[r] * c_in, sizeof(scalar_t) * c_in);
-  });
-  at::Tensor prod_rows = product.narrow(0, 0, n);
-  at::mm_out(prod_rows, gathered.narrow(0, 0, n), w);
-  const scalar_t* p = product.data_ptr<scalar_t>();
-  at::parallel_for(0, n, 2048, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      acc_t* __restrict__ dst = out + out_ptr[r] * c_out;
-      const scalar_t* __restrict__ row = p + r * c_out;
-      for (int64_t j = 0; j < c_out; ++j) dst[j] += static_cast<acc_t>(row[j]);
-    }
-  });
-}
-
-at::Tensor conv_forward_cpu(const at::Tensor& feats_in, const at::Tensor& weight_in, const at::Tensor& in_idx_in,
-                            const at::Tensor& out_idx_in, const at::Tensor& counts, int64_t num_out, int64_t identity) {
-  check_conv_args(feats_in, weight_in, in_idx_in, out_idx_in, counts, num_out, identity);
-  const at::Tensor feats = feats_in.contiguous(), weight = weight_in.contiguous();
-  const at::Tensor in_idx = in_idx_in.contiguous(), out_idx = out_idx_in.contiguous();
-  const int64_t num_offsets = weight.size(0), c_out = weight.size(2);
-  const auto acc_type = at::toOpMathType(feats.scalar_type());
-  at::Tensor out = identity >= 0 ? at::mm(feats, weight[identity]).to(acc_type).contiguous()
-                                 : at::zeros({num_out, c_out}, feats.options().dtype(acc_type));
-  const int64_t* count_ptr = counts.data_ptr<int64_t>();
-  int64_t total = 0;
-  for (int64_t k = 0; k < num_offsets; ++k) total += (k == identity) ? 0 : count_ptr[k];
-  TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
-  int64_t largest = 0;
-  for (int64_t k = 0; k < num_offsets; ++k) largest = std::max(largest, k == identity ? 0 : count_ptr[k]);
-  at::Tensor gathered = at::empty({largest, feats.size(1)}, feats.options());
-  at::Tensor product = at::empty({largest, c_out}, feats.options());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_forward", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    acc_t* out_ptr = out.data_ptr<acc_t>();
-    int64_t start = 0;
-    for (int64_t k = 0; k < num_offsets; ++k) {
-      const int64_t n = (k == identity) ? 0 : count_ptr[k];
-      if (n == 0) continue;
-      gemm_scatter_offset<scalar_t, acc_t>(feats, weight[k], in_idx.data_ptr<int64_t>() + start,
-                                           out_idx.data_ptr<int64_t>() + start, n, out_ptr, gathered, product);
-      start += n;
-    }
-  });
-  return out.scalar_type() == feats.scalar_type() ? out : out.to(feats.scalar_type());
+at::Tensor conv_forward_cpu(const at::Tensor& feats, const at::Tensor& weight, const at::Tensor& in_idx,
+                            const at::Tensor& out_idx, const at::Tensor& counts, int64_t num_out, int64_t identity) {
+  check_conv_args(feats, weight, in_idx, out_idx, counts, num_out, identity);
+  return conv_forward_cpu_impl(feats, weight, in_idx, out_idx, counts, num_out, identity);
 }
 
 }  // namespace
@@ -239,12 +194,16 @@ TORCH_LIBRARY_FRAGMENT(pcseg, m) {
   m.def(
       "sparse_conv_forward(Tensor feats, Tensor weight, Tensor in_idx, Tensor out_idx, Tensor counts, int num_out, "
       "int identity) -> Tensor");
+  m.def(
+      "sparse_conv_weight_grad(Tensor feats, Tensor grad_out, Tensor in_idx, Tensor out_idx, Tensor counts, "
+      "int identity) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(pcseg, CPU, m) {
   m.impl("sparse_kernel_map", &kernel_map_cpu);
   m.impl("sparse_kernel_map_sorted", &kernel_map_sorted_cpu);
   m.impl("sparse_conv_forward", &conv_forward_cpu);
+  m.impl("sparse_conv_weight_grad", &conv_weight_grad_cpu);
 }
 
 }  // namespace pcseg

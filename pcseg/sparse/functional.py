@@ -67,10 +67,15 @@ def conv_backward_reference(grad_out, feats, weight, kmap: KernelMap, need_feats
 
 
 def _counts_tensor(kmap: KernelMap) -> torch.Tensor:
-    counts = list(kmap.counts)
-    if kmap.identity_offset is not None:
-        counts[kmap.identity_offset] = 0
-    return torch.tensor(counts, dtype=torch.int64)
+    """(K,) int64 CPU pair counts of the stored pairs (0 for the identity), built once per map."""
+    cached = getattr(kmap, "_counts_t", None)
+    if cached is None:
+        counts = list(kmap.counts)
+        if kmap.identity_offset is not None:
+            counts[kmap.identity_offset] = 0
+        cached = torch.tensor(counts, dtype=torch.int64)
+        kmap._counts_t = cached
+    return cached
 
 
 class _SparseConvFunction(torch.autograd.Function):
@@ -100,7 +105,12 @@ class _SparseConvFunction(torch.autograd.Function):
                 grad_out, weight.transpose(1, 2).contiguous(), kmap.out_idx, kmap.in_idx,
                 _counts_tensor(kmap), kmap.num_in,
                 -1 if kmap.identity_offset is None else kmap.identity_offset)
-        if need_weight:
+        if need_weight and has_compiled_kernel("sparse_conv_weight_grad", feats.device.type):
+            # one op: per offset, fixed blocks of gathered rows, one GEMM each, partials summed in order
+            gw = torch.ops.pcseg.sparse_conv_weight_grad(
+                feats, grad_out, kmap.in_idx, kmap.out_idx, _counts_tensor(kmap),
+                -1 if kmap.identity_offset is None else kmap.identity_offset)
+        elif need_weight:
             gw = torch.zeros_like(weight)
             if kmap.identity_offset is not None:
                 gw[kmap.identity_offset] = feats.t() @ grad_out

@@ -1,0 +1,158 @@
+// CPU execution of a sparse convolution: forward (also the input gradient, through the transposed
+// map) and the weight gradient. Contracts of the ops are in sparse_conv.cpp.
+//
+// Forward, per kernel offset: the offset's pairs are cut into tiles of a fixed row count; each
+// tile gathers its input rows into a thread-local buffer sized to stay in L2, multiplies it by
+// weight[k] with one single-threaded BLAS call and scatter-adds the product rows while they are
+// still in cache. One parallel region per offset (instead of gather, GEMM and scatter regions),
+// distinct output rows inside an offset (no atomics), and tiles independent of the thread count,
+// so results are the same for any number of threads. bfloat16/half products are rounded to their
+// dtype (as at::mm gives them) and summed in float32, as the pure-PyTorch reference does.
+//
+// Weight gradient, per offset: grad_weight[k] = feats[in]^T @ grad_out[out], computed over fixed
+// blocks of pairs (each block gathers both sides and runs one GEMM into its own partial) whose
+// partials are summed in block order: deterministic, no atomics, independent of the thread count.
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include "sparse_conv/conv_cpu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace pcseg {
+namespace {
+
+// A (rows, cols) tensor over a raw buffer, for at::mm_out (the only BLAS entry point libtorch
+// exports: at::native::cpublas::gemm is not a public symbol).
+template <typename scalar_t>
+at::Tensor rows_view(const scalar_t* p, int64_t rows, int64_t cols) {
+  return at::from_blob(const_cast<scalar_t*>(p), {rows, cols},
+                       at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value));
+}
+
+// Rows per tile: the gathered rows and their products together about 384 KiB (a fifth of L2),
+// at least 128 rows (below that the per-call cost of a GEMM outweighs what it multiplies).
+int64_t tile_rows(int64_t c_in, int64_t c_out, int64_t elem) {
+  const int64_t bytes_per_row = (c_in + c_out) * elem;
+  return std::max<int64_t>(128, (384 * 1024) / std::max<int64_t>(bytes_per_row, 1));
+}
+
+template <typename scalar_t>
+void gather_rows(const scalar_t* src, const int64_t* idx, int64_t rows, int64_t width, scalar_t* dst) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * width, src + idx[r] * width, sizeof(scalar_t) * width);
+}
+
+template <typename scalar_t, typename acc_t>
+void forward_offsets(const at::Tensor& feats, const at::Tensor& weight, const int64_t* in_ptr, const int64_t* out_ptr,
+                     const int64_t* count_ptr, int64_t identity, acc_t* out) {
+  const int64_t num_offsets = weight.size(0), c_in = weight.size(1), c_out = weight.size(2);
+  const scalar_t* src = feats.data_ptr<scalar_t>();
+  const scalar_t* w = weight.data_ptr<scalar_t>();
+  const int64_t tile = tile_rows(c_in, c_out, sizeof(scalar_t));
+  int64_t start = 0;
+  for (int64_t k = 0; k < num_offsets; ++k) {
+    const int64_t n = (k == identity) ? 0 : count_ptr[k];
+    if (n == 0) continue;
+    const int64_t* ins = in_ptr + start;
+    const int64_t* outs = out_ptr + start;
+    const at::Tensor wk = rows_view(w + k * c_in * c_out, c_in, c_out);
+    const int64_t num_tiles = (n + tile - 1) / tile;
+    at::parallel_for(0, num_tiles, 1, [&](int64_t t0, int64_t t1) {
+      std::vector<scalar_t> gathered(static_cast<size_t>(tile * c_in));
+      std::vector<scalar_t> product(static_cast<size_t>(tile * c_out));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t r0 = t * tile, rows = std::min(tile, n - r0);
+        gather_rows(src, ins + r0, rows, c_in, gathered.data());
+        at::Tensor prod = rows_view(product.data(), rows, c_out);
+        at::mm_out(prod, rows_view(gathered.data(), rows, c_in), wk);
+        for (int64_t r = 0; r < rows; ++r) {
+          acc_t* __restrict__ dst = out + outs[r0 + r] * c_out;
+          const scalar_t* __restrict__ row = product.data() + r * c_out;
+          for (int64_t j = 0; j < c_out; ++j) dst[j] += static_cast<acc_t>(row[j]);
+        }
+      }
+    });
+    start += n;
+  }
+}
+
+}  // namespace
+
+at::Tensor conv_forward_cpu_impl(const at::Tensor& feats_in, const at::Tensor& weight_in, const at::Tensor& in_idx_in,
+                            const at::Tensor& out_idx_in, const at::Tensor& counts, int64_t num_out, int64_t identity) {
+  const at::Tensor feats = feats_in.contiguous(), weight = weight_in.contiguous();
+  const at::Tensor in_idx = in_idx_in.contiguous(), out_idx = out_idx_in.contiguous();
+  const int64_t num_offsets = weight.size(0), c_in = weight.size(1), c_out = weight.size(2);
+  const auto acc_type = at::toOpMathType(feats.scalar_type());
+  const int64_t* count_ptr = counts.data_ptr<int64_t>();
+  int64_t total = 0;
+  for (int64_t k = 0; k < num_offsets; ++k) total += (k == identity) ? 0 : count_ptr[k];
+  TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
+  // the centre offset of a submanifold map: one plain (multi-threaded) GEMM writes every row
+  at::Tensor out = identity >= 0 ? at::mm(feats, weight[identity]).to(acc_type).contiguous()
+                                 : at::zeros({num_out, c_out}, feats.options().dtype(acc_type));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_forward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    forward_offsets<scalar_t, acc_t>(feats, weight, in_idx.data_ptr<int64_t>(), out_idx.data_ptr<int64_t>(),
+                                     count_ptr, identity, out.data_ptr<acc_t>());
+  });
+  return out.scalar_type() == feats.scalar_type() ? out : out.to(feats.scalar_type());
+}
+
+at::Tensor conv_weight_grad_cpu(const at::Tensor& feats_in, const at::Tensor& grad_in, const at::Tensor& in_idx_in,
+                                const at::Tensor& out_idx_in, const at::Tensor& counts, int64_t identity) {
+  TORCH_CHECK(feats_in.dim() == 2 && grad_in.dim() == 2, "feats and grad_out must be 2-D");
+  TORCH_CHECK(feats_in.scalar_type() == grad_in.scalar_type(), "feats and grad_out must have one dtype");
+  TORCH_CHECK(in_idx_in.scalar_type() == at::kLong && out_idx_in.scalar_type() == at::kLong &&
+                  in_idx_in.numel() == out_idx_in.numel(),
+              "in_idx and out_idx must be int64 tensors of one length");
+  TORCH_CHECK(counts.device().is_cpu() && counts.scalar_type() == at::kLong, "counts must be a CPU int64 tensor");
+  const at::Tensor feats = feats_in.contiguous(), grad = grad_in.contiguous();
+  const at::Tensor in_idx = in_idx_in.contiguous(), out_idx = out_idx_in.contiguous();
+  const int64_t num_offsets = counts.numel(), c_in = feats.size(1), c_out = grad.size(1);
+  TORCH_CHECK(identity < num_offsets, "identity offset out of range");
+  TORCH_CHECK(identity < 0 || feats.size(0) == grad.size(0), "an identity offset needs as many rows in both");
+  const int64_t* count_ptr = counts.data_ptr<int64_t>();
+  int64_t total = 0;
+  for (int64_t k = 0; k < num_offsets; ++k) total += (k == identity) ? 0 : count_ptr[k];
+  TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
+  const auto acc_type = at::toOpMathType(feats.scalar_type());
+  at::Tensor gw = at::zeros({num_offsets, c_in, c_out}, feats.options().dtype(acc_type));
+  if (identity >= 0) gw[identity].copy_(at::mm(feats.t(), grad));  // every row paired with itself
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_weight_grad", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* f = feats.data_ptr<scalar_t>();
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    acc_t* gw_ptr = gw.data_ptr<acc_t>();
+    const int64_t block = 4 * tile_rows(c_in, c_out, sizeof(scalar_t));
+    const int64_t wsize = c_in * c_out;
+    const int64_t* ins = in_idx.data_ptr<int64_t>();
+    const int64_t* outs = out_idx.data_ptr<int64_t>();
+    int64_t start = 0;
+    for (int64_t k = 0; k < num_offsets; ++k) {
+      const int64_t n = (k == identity) ? 0 : count_ptr[k];
+      if (n == 0) continue;
+      const int64_t num_blocks = (n + block - 1) / block;
+      std::vector<scalar_t> partial(static_cast<size_t>(num_blocks * wsize));
+      at::parallel_for(0, num_blocks, 1, [&](int64_t b0, int64_t b1) {
+        std::vector<scalar_t> a(static_cast<size_t>(block * c_in)), b_rows(static_cast<size_t>(block * c_out));
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t r0 = b * block, rows = std::min(block, n - r0);
+          gather_rows(f, ins + start + r0, rows, c_in, a.data());
+          gather_rows(g, outs + start + r0, rows, c_out, b_rows.data());
+          at::Tensor part = rows_view(partial.data() + b * wsize, c_in, c_out);
+          at::mm_out(part, rows_view(a.data(), rows, c_in).t(), rows_view(b_rows.data(), rows, c_out));
+        }
+      });
+      acc_t* dst = gw_ptr + k * wsize;
+      for (int64_t b = 0; b < num_blocks; ++b)
+        for (int64_t j = 0; j < wsize; ++j) dst[j] += static_cast<acc_t>(partial[b * wsize + j]);
+      start += n;
+    }
+  });
+  return gw.scalar_type() == feats.scalar_type() ? gw : gw.to(feats.scalar_type());
+}
+
+}  // namespace pcseg
