@@ -136,16 +136,7 @@ class Segmenter:
         from pcseg.engine.panoptic import predict_panoptic, require_panoptic
 
         require_panoptic(self.model, "Segmenter.panoptic")
-        cloud = self._as_cloud(points)
-        if len(cloud) == 0:
-            raise PcsegValueError(f"cannot segment an empty cloud{_where(cloud)}: it has no points")
-        if cloud.rgb is None and "rgb" in self.features and self._colour_free_ok():
-            import dataclasses
-
-            from pcseg.datasets.transforms import NO_COLOR
-
-            # a model trained with colour dropout saw colour-free rooms as all mid-grey
-            cloud = dataclasses.replace(cloud, rgb=np.full((len(cloud), 3), NO_COLOR, dtype=np.float32))
+        cloud = self._checked_cloud(points)
         feats = build_features(cloud.xyz, cloud, self.features)
         semantic, instance = predict_panoptic(
             self.model,
