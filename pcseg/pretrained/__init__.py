@@ -29,6 +29,7 @@ BUNDLED = {
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
     "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
+    "panoptic": ("panoptic_minkunet.pt", "configs/synthetic_panoptic.yaml"),  # Segmenter.panoptic
     "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage4.yaml"),  # ScanNet's 20 classes
 }
 DEFAULT_MODEL = "outdoor"
