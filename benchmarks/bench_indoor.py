@@ -30,15 +30,15 @@ HELD_OUT_SEED = 300_000
 S3DIS_TO_SCANNET = {1: "floor", 2: "wall", 5: "window", 6: "door", 7: "table", 8: "chair", 9: "sofa", 10: "bookshelf"}
 
 
-def present_miou(pred: np.ndarray, target: np.ndarray, classes) -> tuple[float, dict]:
-    """(mean IoU over ``classes`` present in ``target``, {class: IoU}); both int arrays (N,)."""
-    ious = {}
-    for c in classes:
-        if np.any(target == c):
-            inter = np.count_nonzero((pred == c) & (target == c))
-            union = np.count_nonzero((pred == c) | (target == c))
-            ious[c] = inter / union
-    return (float(np.mean(list(ious.values()))) if ious else float("nan")), ious
+def present_miou(pred: np.ndarray, target: np.ndarray, label_map) -> tuple[float, dict]:
+    """(mean IoU over the classes present in ``target``, {class: IoU} of those classes); both
+    int arrays (N,) of train ids, ignored classes left out (``ConfusionMatrix.miou(absent="target")``)."""
+    from pcseg.metrics import ConfusionMatrix
+
+    cm = ConfusionMatrix(label_map.num_classes, label_map.ignore_index).update(pred, target)
+    present = np.flatnonzero((cm.matrix.sum(axis=1) > 0) & cm.evaluated)
+    ious = cm.iou()
+    return cm.miou(absent="target"), {int(c): float(ious[c]) for c in present}
 
 
 def s3dis_sample():
@@ -71,7 +71,6 @@ def main():
     path = args.checkpoint or checkpoint_path("indoor")
     seg = Segmenter.from_checkpoint(path, threads=1)
     lm = seg.label_map
-    real_classes = [c for c in range(lm.num_classes) if c not in lm.ignore_index]
     print(f"checkpoint {path} ({os.path.getsize(path) / 1e6:.1f} MB); load average {os.getloadavg()}")
     rooms = [scene_scan(HELD_OUT_SEED + i) for i in range(args.rooms)]
     for colour in (True, False):
@@ -82,7 +81,7 @@ def main():
             targets.append(lm.to_train(room.labels))
         pred, target = np.concatenate(preds), np.concatenate(targets)
         valid = ~np.isin(target, lm.ignore_index)
-        miou, ious = present_miou(pred[valid], target[valid], real_classes)
+        miou, ious = present_miou(pred[valid], target[valid], lm)
         acc = float(np.mean(pred[valid] == target[valid]))
         print(f"held-out rooms x{args.rooms} ({'xyz+rgb' if colour else 'no colour'}): mIoU(present) {100 * miou:.1f}, "
               f"OA {100 * acc:.1f}, {len(pred)} points")
@@ -92,7 +91,7 @@ def main():
         cloud, target = sample
         pred = seg(cloud)
         mapped = target >= 0
-        miou, ious = present_miou(pred[mapped], target[mapped], real_classes)
+        miou, ious = present_miou(pred[mapped], target[mapped], lm)
         print(f"S3DIS Area_1_office_2 sample ({mapped.sum()} of {len(target)} points in mapped classes): "
               f"mIoU(present, mapped) {100 * miou:.1f}, OA {100 * np.mean(pred[mapped] == target[mapped]):.1f}")
         print("    per class: " + ", ".join(f"{lm.class_names[c]} {100 * v:.0f}" for c, v in ious.items()))
