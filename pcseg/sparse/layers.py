@@ -198,10 +198,9 @@ class Featurewise(nn.Module):
 
 class SparseBatchNorm(nn.BatchNorm1d):
     """BatchNorm over all voxels of the batch, per channel (same parameters and buffers as
-    ``nn.BatchNorm1d``): ``batch_norm`` on the (N, C) features.
-
-    (An earlier row-wise ``mean``/``var`` formulation is 5-8x slower than torch 2.13's
-    ``batch_norm`` forward + backward on (N, C) inputs of 32-256 channels, so it was removed.)
+    ``nn.BatchNorm1d``): ``batch_norm`` on the (N, C) features, which in torch 2.13 is 5-8x
+    faster forward + backward on the CPU than row-wise ``mean``/``var`` reductions for 32-256
+    channels.
     """
 
     def forward(self, x: SparseTensor) -> SparseTensor:
