@@ -25,7 +25,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {1: REPO / "configs" / "outdoor_minkunet.yaml", 2: REPO / "configs" / "outdoor_minkunet_stage2.yaml",
-          3: REPO / "configs" / "outdoor_minkunet_stage3.yaml"}
+          3: REPO / "configs" / "outdoor_minkunet_stage3.yaml",
+          4: REPO / "configs" / "outdoor_minkunet_stage4.yaml"}
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
 KITTI08 = "semantickitti/sequences/08/velodyne/000000.bin"

@@ -26,10 +26,12 @@ class SyntheticDataset(ScanDataset):
             (ScanNet-like, NYU40 ids, xyz + rgb).
         scan: dict of :func:`~pcseg.synth.scene_scan.scene_scan` options for ``room_scan``
             (``voxel_size``, ``width``, ``views``), or None for its defaults.
+        layouts: road types of vehicle scans (``urban``, ``rural``, ``highway``; see
+            :mod:`pcseg.synth.road_types`), or None for urban streets only.
         **kwargs: :class:`~pcseg.datasets.base.ScanDataset` options.
     """
 
-    def __init__(self, count, base_seed, label_map, features, sensor="hdl64", scan=None, **kwargs):
+    def __init__(self, count, base_seed, label_map, features, sensor="hdl64", scan=None, layouts=None, **kwargs):
         kwargs.setdefault("cache", True)
         super().__init__(label_map, features, **kwargs)
         if not isinstance(count, int) or count < 1:
@@ -40,6 +42,13 @@ class SyntheticDataset(ScanDataset):
         if unknown or (self.scan and sensor != "room_scan"):
             raise PcsegValueError(f"dataset.scan: options {sorted(self.scan)} are for sensor room_scan and may be "
                                   f"voxel_size, width, views (got sensor {sensor!r})")
+        if layouts is not None:
+            from pcseg.synth.road_types import check_layouts
+
+            if sensor in ("airborne", "room_scan"):
+                raise PcsegValueError(f"dataset layouts {layouts!r} are road types of vehicle scans, not of sensor {sensor!r}")
+            layouts = check_layouts(layouts)
+        self.layouts = layouts
         self.items = [int(base_seed) + i for i in range(count)]
 
     def describe(self, index: int) -> str:
@@ -57,14 +66,14 @@ class SyntheticDataset(ScanDataset):
         else:
             from pcseg.synth import lidar_scan
 
-            cloud = lidar_scan(seed=self.items[index], sensor=self.sensor)
+            cloud = lidar_scan(seed=self.items[index], sensor=self.sensor, layouts=self.layouts)
         if cloud.labels is not None:
             cloud.labels = self.to_train(cloud.labels, self.describe(index))
         return cloud
 
 
 def synthetic_dataset(root=None, *, split, label_map, features, stage="train", sensor="hdl64", seed=0,
-                      require_labels=True, scan=None, **options):
+                      require_labels=True, scan=None, layouts=None, **options):
     """The ``synthetic`` config name: generated scans, or a folder written by ``pcseg synth``.
 
     Args:
@@ -74,6 +83,8 @@ def synthetic_dataset(root=None, *, split, label_map, features, stage="train", s
             100000 and test scans by 200000, so they never repeat a training scene.
         sensor: simulated sensor (e.g. ``hdl64``, ``airborne``, ``room_scan``; config key ``dataset.sensor``).
         scan: ``room_scan`` options (config key ``dataset.scan``, e.g. ``{voxel_size: 0.04, width: 120}``).
+        layouts: road types of generated vehicle scans (config key ``dataset.layouts``, e.g.
+            ``[urban, rural, highway]``); None = urban streets.
         seed: seed of the first training scan (config key ``dataset.seed``).
         require_labels, options: as for :class:`~pcseg.datasets.semantickitti.SemanticKITTIDataset`
             / :class:`~pcseg.datasets.base.ScanDataset`.
@@ -83,4 +94,4 @@ def synthetic_dataset(root=None, *, split, label_map, features, stage="train", s
 
         return SemanticKITTIDataset(root, split, label_map, features, require_labels=require_labels, **options)
     base = int(seed) + {"train": 0, "val": VAL_SEED_OFFSET, "test": 2 * VAL_SEED_OFFSET}[stage]
-    return SyntheticDataset(split, base, label_map, features, sensor=sensor, scan=scan, **options)
+    return SyntheticDataset(split, base, label_map, features, sensor=sensor, scan=scan, layouts=layouts, **options)

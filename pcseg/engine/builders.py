@@ -103,7 +103,7 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
     if ds["synthetic_scans"]:
         shared = {k: v for k, v in common.items() if k not in ("split", "root", "stage", "require_labels")}
         parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["synthetic_sensor"],
-                                        **shared))
+                                        layouts=ds["synthetic_layouts"], **shared))
         repeats.append(1)
     return D.ConcatScans(parts, repeats)
 

@@ -60,6 +60,7 @@ DEFAULTS = {
         "synthetic_scans": 0,  # training split: add this many generated street scans (pcseg.synth)
         "synthetic_seed": 0,  # seed of the first added synthetic scan
         "synthetic_sensor": "hdl64",  # the simulated sensor of the added scans
+        "synthetic_layouts": None,  # road types of the added scans (urban, rural, highway); null = urban
         "augment": AUGMENT_DEFAULTS,
     },
     "model": {"name": None},

@@ -5,6 +5,12 @@ Cross-section of one side of the street, from the centre outwards: road lanes, a
 parking band (ground level), a raised sidewalk slab (curb 0.10-0.18 m), then terrain (grass)
 with trees, bushes, fences, and buildings set back from the sidewalk. Some seeds add a cross
 street. Everything (widths, counts, sizes, orientations, gaps) is drawn from the seed.
+
+``layouts`` adds the other road types LiDAR datasets are full of (:data:`LAYOUTS`): ``rural``
+roads where grass meets the asphalt without a curb (a sidewalk on a side only sometimes, guard
+rails, few buildings) and ``highway`` carriageways (two or three lanes each way, a barrier or a
+grass median with guard rails, no sidewalks, noise walls). With ``layouts`` the grass roughness
+is drawn per scene as well. Without it every scene is the ``urban`` street above, unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ ROAD, SIDEWALK, PARKING, TERRAIN = 40, 48, 44, 72
 BUILDING, FENCE, VEGETATION, TRUNK, POLE, TRAFFIC_SIGN = 50, 51, 70, 71, 80, 81
 CAR, TRUCK, OTHER_VEHICLE = 10, 18, 20
 PERSON, BICYCLIST, MOTORCYCLIST, BICYCLE, MOTORCYCLE = 30, 31, 32, 11, 15
+
+LAYOUTS = ("urban", "rural", "highway")
 
 CLASS_NAMES = {
     ROAD: "road", SIDEWALK: "sidewalk", PARKING: "parking", TERRAIN: "terrain", BUILDING: "building",
@@ -43,6 +51,18 @@ class StreetLayout:
     x_min: float
     x_max: float
     ego_lane_y: float = 0.0  # centre of the first lane right of the centre line, where the ego car drives
+    kind: str = "urban"  # one of LAYOUTS
+    sidewalks: tuple[bool, bool] = (True, True)  # (right, left): a raised sidewalk on that side
+    median_half_width: float = 0.0  # highway: half width of the central barrier or grass strip
+    grass_median: bool = False  # highway: the median is grass (terrain) instead of a barrier on asphalt
+    grass_roughness: float = 0.12  # rays stop up to this many metres above the ground on grass
+
+    def has_sidewalk(self, side: int) -> bool:
+        return self.sidewalks[0 if side < 0 else 1]
+
+    def outer_edge(self, side: int) -> float:
+        """|y| where the street's frontage (terrain, buildings) starts on ``side``."""
+        return self.sidewalk_inner(side) + (self.sidewalk_width if self.has_sidewalk(side) else 0.0)
 
     def sidewalk_inner(self, side: int) -> float:
         """|y| where the sidewalk starts on ``side`` (-1 right, +1 left)."""
@@ -67,6 +87,8 @@ def _ground_functions(layout: StreetLayout):
         out[ay < layout.road_half_width] = ROAD
         cross = layout.in_cross_street(x)
         out[cross & (ay >= layout.road_half_width)] = ROAD
+        if layout.grass_median:
+            out[ay < layout.median_half_width] = TERRAIN
         return out
 
     def reflectivity(x, y):
@@ -82,7 +104,7 @@ def _ground_functions(layout: StreetLayout):
 
     def roughness(x, y):
         # grass: rays stop up to this many metres above the ground plane; paved ground is smooth
-        return np.where(label(x, y) == TERRAIN, 0.12, 0.0)
+        return np.where(label(x, y) == TERRAIN, layout.grass_roughness, 0.0)
 
     return label, reflectivity, roughness
 
@@ -230,12 +252,15 @@ class _Builder:
             self.scene.add_box([(ax0 + x1) / 2, y_front + side * 0.6, 1.5], [x1 - ax0, 1.2, 3.0], 0.0, BUILDING, 0, refl)
 
 
-def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clear: tuple[float, float] | None = None):
+def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clear: tuple[float, float] | None = None,
+                 layouts=None):
     """A random street scene covering x in [x_min, x_max] metres.
 
     ``keep_clear=(x0, x1)`` keeps the ego lane (``layout.ego_lane_y``) free of vehicles and people
-    between x0 and x1 (the ego vehicle drives there). Returns ``(scene, layout)``: a :class:`Scene` ready to cast and
-    its :class:`StreetLayout`.
+    between x0 and x1 (the ego vehicle drives there). ``layouts``: None for the urban street
+    (the scenes of earlier releases, unchanged), or names from :data:`LAYOUTS` to draw the road
+    type from per seed (:mod:`pcseg.synth.road_types`). Returns ``(scene, layout)``: a
+    :class:`Scene` ready to cast and its :class:`StreetLayout`.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57EE7]))
     road_half = float(rng.uniform(2.8, 5.5))
@@ -249,12 +274,24 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
         cross_half_width=float(rng.uniform(3.5, 6.0)),
         x_min=float(x_min), x_max=float(x_max),
     )
+    variant_rng = None
+    if layouts is not None:
+        from pcseg.synth import road_types
+
+        # a stream of its own, so the urban street's draws stay those of the seed
+        variant_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x40AD]))
+        road_types.adapt_layout(layout, road_types.draw_kind(road_types.check_layouts(layouts), variant_rng), variant_rng)
+        road_half = layout.road_half_width
     label_fn, refl_fn, rough_fn = _ground_functions(layout)
     scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn, ground_roughness=rough_fn)
     b = _Builder(rng, scene, layout)
-    lanes = max(1, int(road_half // 3.2))  # lanes per direction
-    lane_w = road_half / lanes
-    layout.ego_lane_y = -lane_w / 2
+    if layout.kind == "urban":
+        lanes = max(1, int(road_half // 3.2))  # lanes per direction
+        lane_w = road_half / lanes
+    else:
+        lanes, lane_w = road_types.lanes_of(layout)
+    median = layout.median_half_width
+    layout.ego_lane_y = -(median + lane_w / 2)
 
     def blocked(x, margin=0.0):
         return bool(layout.in_cross_street(x, margin))
@@ -267,6 +304,8 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
 
     # sidewalks (raised slabs), split around the cross street
     for side in (-1, 1):
+        if not layout.has_sidewalk(side):
+            continue
         inner = layout.sidewalk_inner(side)
         yc = side * (inner + layout.sidewalk_width / 2)
         pieces = [(x_min, x_max)]
@@ -279,7 +318,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
             for e0, e1 in zip(edges[:-1], edges[1:]):
                 scene.add_box([(e0 + e1) / 2, yc, layout.curb_height / 2], [e1 - e0, layout.sidewalk_width, layout.curb_height],
                               0.0, SIDEWALK, 0, 0.42)
-    if layout.cross_x is not None:  # sidewalks along the cross street
+    if layout.cross_x is not None and layout.kind == "urban":  # sidewalks along the cross street
         cx, cw = layout.cross_x, layout.cross_half_width
         for side in (-1, 1):
             edges = np.linspace(layout.sidewalk_inner(side), 80.0, 10)
@@ -291,7 +330,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
     # traffic on the road: lanes y < 0 drive +x, lanes y > 0 drive -x
     for direction in (-1, 1):
         for lane in range(lanes):
-            y = direction * (lane + 0.5) * lane_w
+            y = direction * (median + (lane + 0.5) * lane_w)
             x = x_min + rng.uniform(0, 30)
             while x < x_max:
                 kind = rng.choice(4, p=[0.78, 0.06, 0.08, 0.08])
@@ -315,7 +354,8 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
     for side in (-1, 1):
         park_w = layout.parking_width[0 if side < 0 else 1]
         inner = layout.sidewalk_inner(side)
-        outer = inner + layout.sidewalk_width
+        outer = layout.outer_edge(side)
+        walkway = layout.has_sidewalk(side)
         if park_w > 0:
             y = side * (layout.road_half_width + park_w / 2)
             x = x_min + rng.uniform(0, 5)
@@ -339,13 +379,13 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                     b.pole(x, side * (inner + 0.35), side, with_sign=True)
                 elif u < 0.8:
                     verge = layout.verge_width[0 if side < 0 else 1]
-                    y_tree = inner - verge / 2 if verge > 1.0 else inner + layout.sidewalk_width * 0.5
+                    y_tree = inner - verge / 2 if verge > 1.0 else inner + (layout.sidewalk_width * 0.5 if walkway else 1.0)
                     b.tree(x, side * y_tree)
             x += rng.uniform(6, 25)
         # people, parked bicycles and motorcycles on the sidewalk
         x = x_min + rng.uniform(0, 5)
         while x < x_max:
-            if not blocked(x, 1):
+            if not blocked(x, 1) and walkway:
                 u = rng.random()
                 ys = side * rng.uniform(inner + 0.6, outer - 0.3)
                 if u < 0.55:
@@ -371,7 +411,8 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                 continue
             setback = float(rng.choice([0.0, rng.uniform(2.0, 8.0), rng.uniform(8.0, 18.0)], p=[0.15, 0.35, 0.5]))
             u = rng.random()
-            if u < 0.5:
+            building_p = 0.5 if variant_rng is None else road_types.building_probability(layout)
+            if u < building_p:
                 b.building(x0, x1, side * (outer + setback), side)
             if setback > 1.5:
                 if rng.random() < 0.45:
@@ -380,7 +421,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                     b.bushes(x0, x1, side * (outer + rng.uniform(0.5, setback - 0.5)), setback)
                 for _ in range(rng.poisson(seg / 7.0)):
                     b.tree(rng.uniform(x0, x1), side * (outer + rng.uniform(1.0, setback)))
-            if u >= 0.5:  # no building: open terrain with trees and bushes further out
+            if u >= building_p:  # no building: open terrain with trees and bushes further out
                 for _ in range(rng.poisson(seg / 6.0)):
                     b.tree(rng.uniform(x0, x1), side * (outer + setback + rng.uniform(1.0, 25.0)))
                 if rng.random() < 0.7:
@@ -406,16 +447,18 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
         for _ in range(rng.poisson(4.0)):
             x = rng.uniform(x_min, x_max)
             y = direction * (road_half - rng.uniform(0.6, 1.0))
-            if blocked(x, 2) or ego_lane(x, y, 1.5):
+            if blocked(x, 2) or ego_lane(x, y, 1.5) or layout.kind == "highway":
                 continue
             yaw = (0.0 if direction < 0 else np.pi) + rng.normal(0, 0.05)
             if rng.random() < 0.6:
                 b.rider(x, y, yaw, BICYCLIST, BICYCLE, motor=False, ridden=True)
             else:
                 b.rider(x, y, yaw, MOTORCYCLIST, MOTORCYCLE, motor=True, ridden=True)
+    if variant_rng is not None:
+        road_types.add_road_furniture(scene, layout, variant_rng)
     # a few pedestrians crossing or walking at the road's edge
     for _ in range(rng.poisson(1.0)):
         x, y = rng.uniform(x_min, x_max), rng.uniform(-road_half, road_half)
-        if not ego_lane(x, y, 1.0):
+        if not ego_lane(x, y, 1.0) and layout.kind != "highway":
             b.person(x, y, rng.uniform(0, 2 * np.pi))
     return scene, layout
