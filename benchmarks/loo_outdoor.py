@@ -86,7 +86,7 @@ def load_frame(rel: str):
     return PointCloud(xyz=xyz, source=str(path)), labels
 
 
-def score(folds, checkpoint_name, tag="", tta=0, stage=1):
+def score(folds, checkpoint_name, tag="", tta=0, stage=1, recenter=None):
     from pcseg.engine.segmenter import Segmenter
     from pcseg.metrics import ConfusionMatrix
 
@@ -96,7 +96,8 @@ def score(folds, checkpoint_name, tag="", tta=0, stage=1):
         if not ckpt.is_file():
             print(f"{fold}: no {ckpt}")
             continue
-        seg = Segmenter.from_checkpoint(ckpt, device="cpu", tta=tta)
+        options = {} if recenter is None else {"recenter": recenter}  # None: as the checkpoint says
+        seg = Segmenter.from_checkpoint(ckpt, device="cpu", tta=tta, **options)
         lm = seg.label_map
         cm = ConfusionMatrix(lm.num_classes, lm.ignore_index, lm.class_names)
         for rel in RECORDINGS[fold]:
@@ -124,13 +125,15 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every fold (a recipe variant)")
     parser.add_argument("--tta", type=int, default=0, help="score with Segmenter(tta=N)")
+    parser.add_argument("--recenter", action="store_true",
+                        help="score with Segmenter(recenter=True) even if the checkpoint does not ask for it")
     parser.add_argument("--stage", type=int, default=max(STAGES), choices=sorted(STAGES),
                         help="recipe stage (a stage starts from the fold's previous one; default: the last)")
     args = parser.parse_args()
     if args.action == "train":
         (REPO / "runs").mkdir(exist_ok=True)
         sys.exit(max(train(args.fold, args.threads, args.tag, args.set, args.stage)))
-    score(args.fold, args.checkpoint, args.tag, args.tta, args.stage)
+    score(args.fold, args.checkpoint, args.tag, args.tta, args.stage, recenter=True if args.recenter else None)
 
 
 if __name__ == "__main__":

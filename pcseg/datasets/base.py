@@ -33,10 +33,13 @@ class ScanDataset(Dataset):
             ``seed`` is its former name, still accepted.
         max_eval_points: evaluation scans larger than this are randomly subsampled, or None.
         cache: keep loaded scans in memory (per process).
+        recenter: move scans stored away from their sensor (a map frame) back into the sensor
+            frame when loaded (:mod:`pcseg.datasets.sensor_frame`; config ``dataset.recenter``).
     """
 
     def __init__(self, label_map, features, *, training=False, num_points=None, voxel_size=None,
-                 block_size=None, augment=None, augment_seed=0, max_eval_points=None, cache=False, seed=None):
+                 block_size=None, augment=None, augment_seed=0, max_eval_points=None, cache=False, seed=None,
+                 recenter=False):
         self.label_map = label_map
         self.features = list(features)
         self.in_channels = feature_width(self.features)
@@ -48,6 +51,7 @@ class ScanDataset(Dataset):
         self.augment_seed = int(augment_seed if seed is None else seed)
         self.max_eval_points = max_eval_points
         self._cache = {} if cache else None
+        self.recenter = bool(recenter)
         self.items: list = []
 
     # ----------------------------------------------------------------- subclass API
@@ -70,6 +74,10 @@ class ScanDataset(Dataset):
         cloud = self.load_cloud(index)
         if len(cloud) == 0:
             raise PcsegValueError(f"scan {self.describe(index)} has no points")
+        if self.recenter:
+            from pcseg.datasets.sensor_frame import to_sensor_frame
+
+            cloud = to_sensor_frame(cloud)
         if cloud.labels is not None and len(cloud.labels):
             top = int(cloud.labels.max())
             if cloud.labels.min() < 0 or top >= self.label_map.num_classes:

@@ -89,6 +89,8 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
         augment=ds["augment"] if training else None,
         augment_seed=config["train"]["seed"], max_eval_points=None if training else ds["max_eval_points"],
     )
+    if ds["recenter"]:  # only when asked, so dataset classes of other projects need not know the key
+        common["recenter"] = True
     optional = {"root": root, "stage": split, "require_labels": split != "test"}
     common.update({k: v for k, v in optional.items() if k in params})  # not via **kwargs: only if named
     own = {k: v for k, v in ds.items() if k not in DEFAULTS["dataset"] and k not in DATASET_ARGUMENTS}
@@ -101,7 +103,8 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
 
     parts, repeats = [base], [ds["repeat"]]
     if ds["synthetic_scans"]:
-        shared = {k: v for k, v in common.items() if k not in ("split", "root", "stage", "require_labels")}
+        # generated scans are in their sensor's frame already
+        shared = {k: v for k, v in common.items() if k not in ("split", "root", "stage", "require_labels", "recenter")}
         parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["synthetic_sensor"],
                                         layouts=ds["synthetic_layouts"], **shared))
         repeats.append(1)

@@ -61,6 +61,7 @@ DEFAULTS = {
         "synthetic_seed": 0,  # seed of the first added synthetic scan
         "synthetic_sensor": "hdl64",  # the simulated sensor of the added scans
         "synthetic_layouts": None,  # road types of the added scans (urban, rural, highway); null = urban
+        "recenter": False,  # move scans stored away from their sensor (map frame) into the sensor frame
         "augment": AUGMENT_DEFAULTS,
     },
     "model": {"name": None},
@@ -164,6 +165,8 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     if not isinstance(dataset["synthetic_scans"], int) or dataset["synthetic_scans"] < 0:
         raise ConfigError(f"config {source}: dataset.synthetic_scans must be an integer >= 0, "
                           f"got {dataset['synthetic_scans']!r}")
+    if not isinstance(dataset["recenter"], bool):
+        raise ConfigError(f"config {source}: dataset.recenter must be true or false, got {dataset['recenter']!r}")
     for where, section, keys in (("dataset", dataset, ("repeat",)),
                                  ("train", train, ("epochs", "batch_size", "val_batch_size", "eval_every"))):
         for key in keys:

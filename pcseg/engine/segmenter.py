@@ -36,10 +36,13 @@ class Segmenter:
         threads: intra-op torch threads for each call; None (or ``"auto"``) chooses the cores
             other processes leave free, at most torch's own setting, re-checked at most once a
             second (:func:`pcseg.threads.auto_threads`). torch's setting is restored after the call.
+        recenter: move a scan stored away from its sensor (a map frame) back into the sensor
+            frame before labeling it (:mod:`pcseg.datasets.sensor_frame`); labels stay per
+            point. :meth:`from_checkpoint` takes it from the checkpoint's ``dataset.recenter``.
     """
 
     def __init__(self, model, label_map, features, device="cpu", tta=0, max_points=400_000, chunk_margin=2.0,
-                 num_points=None, block_size=None, threads=None):
+                 num_points=None, block_size=None, threads=None, recenter=False):
         from pcseg.threads import parse_threads
 
         self.device = torch.device(device)
@@ -51,6 +54,7 @@ class Segmenter:
         self.chunk_margin = float(chunk_margin)
         self.num_points = num_points
         self.block_size = block_size
+        self.recenter = bool(recenter)
         self.threads = parse_threads(threads, "threads")
         self._auto = None  # ThreadChooser of the automatic setting, made on first use
         self.config: dict = {}
@@ -68,6 +72,7 @@ class Segmenter:
         trained = payload["config"]["dataset"]
         options.setdefault("num_points", trained.get("num_points"))
         options.setdefault("block_size", trained.get("block_size"))
+        options.setdefault("recenter", bool(trained.get("recenter")))
         if options.get("chunk_margin") is None:
             from pcseg.datasets.features import context_margin
 
@@ -185,6 +190,10 @@ class Segmenter:
             # a model trained with colour dropout saw colour-free rooms as all mid-grey
             cloud = dataclasses.replace(cloud, rgb=np.full((len(cloud), 3), NO_COLOR, dtype=np.float32))
         build_features(cloud.xyz[:1], cloud, self.features, index=np.zeros(1, np.int64))  # fields present?
+        if self.recenter:
+            from pcseg.datasets.sensor_frame import to_sensor_frame
+
+            cloud = to_sensor_frame(cloud)
         return cloud
 
     def _colour_free_ok(self) -> bool:
