@@ -60,6 +60,21 @@ def test_rotation_flip_scale_invariants():
     assert len(keep) == 75 and len(np.unique(keep)) == 75
 
 
+def test_tilt_is_a_rotation_whose_ground_normal_stays_within_the_bound():
+    rng = np.random.default_rng(4)
+    xyz = rng.uniform(-30, 30, (500, 3)).astype(np.float32)
+    xyz[:, 2] = -1.73  # a flat ground plane
+    angles = []
+    for _ in range(50):
+        out = T.random_tilt(xyz, 3.0, rng)
+        np.testing.assert_allclose(np.linalg.norm(out, axis=1), np.linalg.norm(xyz, axis=1), rtol=1e-5)  # rigid
+        # the plane's normal, fitted with an SVD (independent of the rotation's construction)
+        centred = out - out.mean(axis=0)
+        normal = np.linalg.svd(centred.astype(np.float64))[2][-1]
+        angles.append(np.degrees(np.arccos(abs(normal[2]))))
+    assert max(angles) <= 3.0 + 1e-3 and max(angles) > 1.5
+
+
 def test_block_crop_keeps_a_square_around_a_point():
     rng = np.random.default_rng(3)
     xyz = rng.uniform(0, 10, size=(3000, 3)).astype(np.float32)

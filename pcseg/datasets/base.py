@@ -154,6 +154,8 @@ class ScanDataset(Dataset):
             xyz = xyz[rows]
             if aug.get("rotate_z"):
                 xyz = T.rotate_z(xyz, rng)
+            if aug.get("tilt", 0.0) > 0:
+                xyz = T.random_tilt(xyz, aug["tilt"], rng)
             if aug.get("scale"):
                 xyz = T.random_scale(xyz, *aug["scale"], rng)
             if aug.get("flip"):

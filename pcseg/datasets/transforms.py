@@ -16,6 +16,18 @@ def rotate_z(xyz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return xyz @ rot.T
 
 
+def random_tilt(xyz: np.ndarray, max_degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """Rotate points about a random horizontal axis through the origin by an angle uniform in
+    [-max_degrees, max_degrees]: roads slope and sensors are mounted slightly tilted, so the
+    ground of a real scan is rarely the exact plane z = -h of a generated one."""
+    heading = rng.uniform(0.0, 2.0 * np.pi)
+    angle = np.radians(rng.uniform(-max_degrees, max_degrees))
+    axis = np.array([np.cos(heading), np.sin(heading), 0.0])
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    rot = np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)  # Rodrigues
+    return xyz @ rot.T.astype(np.float32)
+
+
 def random_scale(xyz: np.ndarray, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
     """Scale points isotropically by a factor uniform in [low, high]."""
     return xyz * np.float32(rng.uniform(low, high))

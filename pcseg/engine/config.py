@@ -29,6 +29,7 @@ from pcseg.io._common import read_yaml_mapping
 
 AUGMENT_DEFAULTS = {
     "rotate_z": False,  # random rotation about z, uniform in [0, 2 pi)
+    "tilt": 0.0,  # max degrees of a random rotation about a horizontal axis (sloped roads, tilted mounts)
     "scale": None,  # [low, high] uniform isotropic scale factor, or null
     "flip": False,  # random mirror of x and/or y (each with probability 0.5)
     "jitter": 0.0,  # std of Gaussian noise added to xyz, metres (clipped at 3 std)
