@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {1: REPO / "configs" / "outdoor_minkunet.yaml", 2: REPO / "configs" / "outdoor_minkunet_stage2.yaml",
           3: REPO / "configs" / "outdoor_minkunet_stage3.yaml",
-          4: REPO / "configs" / "outdoor_minkunet_stage4.yaml"}
+          4: REPO / "configs" / "outdoor_minkunet_stage4.yaml", 5: REPO / "configs" / "outdoor_minkunet_stage5.yaml"}
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
 KITTI08 = "semantickitti/sequences/08/velodyne/000000.bin"

@@ -110,3 +110,26 @@ def test_dataset_passes_layouts_and_rejects_them_for_other_sensors():
     assert np.any(cloud.labels == lm.to_train(np.array([FENCE]))[0])
     with pytest.raises(PcsegValueError, match="room_scan"):
         SyntheticDataset(1, 0, lm, ["xyz"], sensor="room_scan", layouts=["rural"])
+
+
+def test_ground_options_set_curb_height_and_asphalt_spread_seen_in_the_scan():
+    ground = {"curb_height": [0.05, 0.05, 0.05], "paved_roughness": [0.03, 0.03]}
+    cloud, (scene, position, yaw) = lidar_scan(0, noise=False, return_scene=True, ground=ground)
+    c, s = np.cos(yaw), np.sin(yaw)
+    x, y = cloud.xyz[:, 0].astype(np.float64), cloud.xyz[:, 1].astype(np.float64)
+    z = cloud.xyz[:, 2].astype(np.float64) + position[2]
+    assert np.median(z[cloud.labels == SIDEWALK]) == pytest.approx(0.05, abs=1e-3)  # the curb we asked for
+    road = z[cloud.labels == ROAD]
+    assert road.min() >= -1e-6 and road.max() <= 0.03 + 1e-6 and road.std() > 0.005  # rough asphalt, within 3 cm
+    default_scene, default = build_street(0)
+    assert default.curb_height >= 0.10 and default.paved_roughness == 0.0  # the urban street's own ranges
+    for seed in range(20):  # drawn from the triangular range
+        _, layout = build_street(seed, ground={"curb_height": [0.04, 0.08, 0.16]})
+        assert 0.04 <= layout.curb_height <= 0.16
+
+
+@pytest.mark.parametrize("bad", [{"curbs": [0.1, 0.1, 0.1]}, {"curb_height": [0.1, 0.05, 0.2]},
+                                 {"paved_roughness": [0.01]}, {"curb_height": "high"}, [0.1]])
+def test_ground_options_are_checked(bad):
+    with pytest.raises(PcsegValueError, match="ground option|ground options"):
+        build_street(0, ground=bad)

@@ -28,10 +28,13 @@ class SyntheticDataset(ScanDataset):
             (``voxel_size``, ``width``, ``views``), or None for its defaults.
         layouts: road types of vehicle scans (``urban``, ``rural``, ``highway``; see
             :mod:`pcseg.synth.road_types`), or None for urban streets only.
+        ground: ranges of the streets' ground details (``curb_height: [low, mode, high]``,
+            ``paved_roughness: [low, high]``; :func:`pcseg.synth.road_types.draw_ground`), or None.
         **kwargs: :class:`~pcseg.datasets.base.ScanDataset` options.
     """
 
-    def __init__(self, count, base_seed, label_map, features, sensor="hdl64", scan=None, layouts=None, **kwargs):
+    def __init__(self, count, base_seed, label_map, features, sensor="hdl64", scan=None, layouts=None, ground=None,
+                 **kwargs):
         kwargs.setdefault("cache", True)
         super().__init__(label_map, features, **kwargs)
         if not isinstance(count, int) or count < 1:
@@ -49,6 +52,11 @@ class SyntheticDataset(ScanDataset):
                 raise PcsegValueError(f"dataset layouts {layouts!r} are road types of vehicle scans, not of sensor {sensor!r}")
             layouts = check_layouts(layouts)
         self.layouts = layouts
+        if ground is not None:
+            from pcseg.synth.road_types import check_ground
+
+            ground = check_ground(ground)
+        self.ground = ground
         self.items = [int(base_seed) + i for i in range(count)]
 
     def describe(self, index: int) -> str:
@@ -66,7 +74,7 @@ class SyntheticDataset(ScanDataset):
         else:
             from pcseg.synth import lidar_scan
 
-            cloud = lidar_scan(seed=self.items[index], sensor=self.sensor, layouts=self.layouts)
+            cloud = lidar_scan(seed=self.items[index], sensor=self.sensor, layouts=self.layouts, ground=self.ground)
         if cloud.labels is not None:
             cloud.labels = self.to_train(cloud.labels, self.describe(index))
         return cloud

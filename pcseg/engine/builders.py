@@ -106,7 +106,7 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
         # generated scans are in their sensor's frame already
         shared = {k: v for k, v in common.items() if k not in ("split", "root", "stage", "require_labels", "recenter")}
         parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["synthetic_sensor"],
-                                        layouts=ds["synthetic_layouts"], **shared))
+                                        layouts=ds["synthetic_layouts"], ground=ds["synthetic_ground"], **shared))
         repeats.append(1)
     return D.ConcatScans(parts, repeats)
 

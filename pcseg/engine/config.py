@@ -62,6 +62,7 @@ DEFAULTS = {
         "synthetic_seed": 0,  # seed of the first added synthetic scan
         "synthetic_sensor": "hdl64",  # the simulated sensor of the added scans
         "synthetic_layouts": None,  # road types of the added scans (urban, rural, highway); null = urban
+        "synthetic_ground": None,  # ranges of their ground details: {curb_height: [lo, mode, hi], paved_roughness: [lo, hi]}
         "recenter": False,  # move scans stored away from their sensor (map frame) into the sensor frame
         "augment": AUGMENT_DEFAULTS,
     },

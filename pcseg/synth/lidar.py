@@ -129,7 +129,7 @@ def scan_scene(scene: Scene, model: SensorModel, position, yaw: float, rng: np.r
 
 
 def lidar_scan(seed: int, sensor: str = "hdl64", *, sensor_height: float | None = None, noise: bool = True,
-               azimuth_step_deg: float | None = None, return_scene: bool = False, layouts=None):
+               azimuth_step_deg: float | None = None, return_scene: bool = False, layouts=None, ground=None):
     """One synthetic outdoor LiDAR scan of a random street scene drawn from ``seed``.
 
     Args:
@@ -141,6 +141,8 @@ def lidar_scan(seed: int, sensor: str = "hdl64", *, sensor_height: float | None 
         return_scene: also return ``(scene, position (3,), yaw)`` the scan was taken from.
         layouts: None for urban streets, or road types to draw from per seed (names from
             :data:`pcseg.synth.street.LAYOUTS`: ``urban``, ``rural``, ``highway``).
+        ground: None, or ranges of the ground's details drawn per seed (``curb_height``,
+            ``paved_roughness``; see :func:`pcseg.synth.street.build_street`).
 
     Returns:
         :class:`~pcseg.io.PointCloud` in the sensor frame (x forward, z up, ground near
@@ -154,7 +156,7 @@ def lidar_scan(seed: int, sensor: str = "hdl64", *, sensor_height: float | None 
         raise PcsegValueError(f"sensor_height must be in [0.2, 10] metres, got {sensor_height}")
     x = float(rng.uniform(-15.0, 15.0))
     yaw = float(rng.normal(0.0, 0.04))
-    scene, layout = build_street(seed, keep_clear=(x - 1.0, x + 1.0), layouts=layouts)
+    scene, layout = build_street(seed, keep_clear=(x - 1.0, x + 1.0), layouts=layouts, ground=ground)
     y = layout.ego_lane_y + float(rng.normal(0.0, 0.2))
     position = np.array([x, y, height])
     xyz, intensity, labels, instance = scan_scene(scene, model, position, yaw, rng, noise)

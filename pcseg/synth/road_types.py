@@ -60,6 +60,43 @@ def adapt_layout(layout: StreetLayout, kind: str, rng: np.random.Generator) -> N
         layout.cross_x = None
 
 
+GROUND_KEYS = {"curb_height": 3, "paved_roughness": 2}  # option -> number of values
+
+
+def check_ground(ground) -> dict:
+    """``ground`` options (see :func:`draw_ground`) checked: one clear error naming the bad key."""
+    from pcseg.errors import PcsegValueError
+
+    if not isinstance(ground, dict) or set(ground) - set(GROUND_KEYS):
+        raise PcsegValueError(f"ground options must be a mapping with keys from {sorted(GROUND_KEYS)}, got {ground!r}")
+    out = {}
+    for key, values in ground.items():
+        vals = list(values) if isinstance(values, (list, tuple)) else None
+        if vals is None or len(vals) != GROUND_KEYS[key] or not all(isinstance(v, (int, float)) for v in vals) \
+                or sorted(vals) != vals or vals[0] < 0 or vals[-1] > 1.0:
+            raise PcsegValueError(f"ground option {key} must be {GROUND_KEYS[key]} increasing numbers in metres "
+                                  f"within [0, 1], got {values!r}")
+        out[key] = [float(v) for v in vals]
+    return out
+
+
+def draw_ground(layout: StreetLayout, ground: dict, rng: np.random.Generator) -> None:
+    """Redraw the ground's details of ``layout`` from the ranges in ``ground`` (in place).
+
+    ``curb_height: [low, mode, high]`` (triangular): real curbs in LiDAR scans stand lower than
+    the 10-18 cm of the default street (SemanticKITTI's sidewalks sit a median 7-8 cm above the
+    road beside them); ``paved_roughness: [low, high]`` (uniform): returns from asphalt spread a
+    centimetre or two (worn and patched surfaces, the road's crown), which the default ground's
+    perfect plane lacks.
+    """
+    ground = check_ground(ground)
+    if "curb_height" in ground:
+        low, mode, high = ground["curb_height"]
+        layout.curb_height = float(rng.triangular(low, mode, high)) if high > low else low
+    if "paved_roughness" in ground:
+        layout.paved_roughness = float(rng.uniform(*ground["paved_roughness"]))
+
+
 def lanes_of(layout: StreetLayout) -> tuple[int, float]:
     """(lanes per direction, lane width) between the median and the road edge."""
     span = layout.road_half_width - layout.median_half_width

@@ -56,6 +56,7 @@ class StreetLayout:
     median_half_width: float = 0.0  # highway: half width of the central barrier or grass strip
     grass_median: bool = False  # highway: the median is grass (terrain) instead of a barrier on asphalt
     grass_roughness: float = 0.12  # rays stop up to this many metres above the ground on grass
+    paved_roughness: float = 0.0  # the same on asphalt and parking (worn, patched surfaces)
 
     def has_sidewalk(self, side: int) -> bool:
         return self.sidewalks[0 if side < 0 else 1]
@@ -104,7 +105,7 @@ def _ground_functions(layout: StreetLayout):
 
     def roughness(x, y):
         # grass: rays stop up to this many metres above the ground plane; paved ground is smooth
-        return np.where(label(x, y) == TERRAIN, layout.grass_roughness, 0.0)
+        return np.where(label(x, y) == TERRAIN, layout.grass_roughness, layout.paved_roughness)
 
     return label, reflectivity, roughness
 
@@ -253,14 +254,16 @@ class _Builder:
 
 
 def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clear: tuple[float, float] | None = None,
-                 layouts=None):
+                 layouts=None, ground=None):
     """A random street scene covering x in [x_min, x_max] metres.
 
     ``keep_clear=(x0, x1)`` keeps the ego lane (``layout.ego_lane_y``) free of vehicles and people
     between x0 and x1 (the ego vehicle drives there). ``layouts``: None for the urban street
     (the scenes of earlier releases, unchanged), or names from :data:`LAYOUTS` to draw the road
-    type from per seed (:mod:`pcseg.synth.road_types`). Returns ``(scene, layout)``: a
-    :class:`Scene` ready to cast and its :class:`StreetLayout`.
+    type from per seed (:mod:`pcseg.synth.road_types`). ``ground``: None, or a dict overriding
+    the ranges of the ground's details, each drawn per seed (:func:`road_types.draw_ground`):
+    ``curb_height: [low, mode, high]`` metres, ``paved_roughness: [low, high]`` metres.
+    Returns ``(scene, layout)``: a :class:`Scene` ready to cast and its :class:`StreetLayout`.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57EE7]))
     road_half = float(rng.uniform(2.8, 5.5))
@@ -282,6 +285,10 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
         variant_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x40AD]))
         road_types.adapt_layout(layout, road_types.draw_kind(road_types.check_layouts(layouts), variant_rng), variant_rng)
         road_half = layout.road_half_width
+    if ground is not None:
+        from pcseg.synth import road_types
+
+        road_types.draw_ground(layout, ground, np.random.default_rng(np.random.SeedSequence([int(seed), 0x6D0])))
     label_fn, refl_fn, rough_fn = _ground_functions(layout)
     scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn, ground_roughness=rough_fn)
     b = _Builder(rng, scene, layout)
