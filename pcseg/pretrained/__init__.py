@@ -25,7 +25,7 @@ PRETRAINED_DIR = package_file("pretrained")
 
 # model name -> (checkpoint file in this folder, the config that trains it)
 BUNDLED = {
-    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_stage4.yaml"),  # after stages 1-3
+    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_stage5.yaml"),  # after stages 1-4
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
     "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
