@@ -127,3 +127,17 @@ def test_a_tiny_mixed_panoptic_training_run(shared_data, kitti_scan, tmp_path):
     assert rows and math.isfinite(float(rows[-1]["train_loss"])) and rows[-1]["val_pq"] != ""
     assert (tmp_path / "run" / "last.pt").is_file()
     assert torch.isfinite(torch.cat([p.detach().flatten() for p in trainer.model.parameters()])).all()
+
+
+def test_an_extra_dataset_without_a_feature_is_refused_before_training(shared_data, tmp_path):
+    """The npy frames have no intensity: mixing them into an xyz + intensity split is a
+    ConfigError naming the file when the trainer starts, not a failure at their first batch."""
+    from pcseg.engine.trainer import Trainer
+
+    config = _mixed_config(shared_data, tmp_path / "run")
+    config["dataset"]["extra_datasets"] = [{"name": "folder", "root": str(shared_data),
+                                            "split": ["semantickitti-npy/demo_points_000700.npy"],
+                                            "label_replace": ["_points_", "_labels_"], "labels_are_train_ids": True}]
+    with pytest.raises(ConfigError, match=r"intensity.*demo_points_000700\.npy|demo_points_000700\.npy.*intensity"):
+        Trainer(config, log=lambda *a: None)
+    assert not (tmp_path / "run" / "last.pt").exists()
