@@ -45,6 +45,12 @@ class ConcatScans(Dataset):
         part, _, local = self._table[int(index)]
         return self.parts[part].describe(local)
 
+    def check_features(self) -> None:
+        """Refuse up front (ConfigError naming the scan) when a part's scans lack a feature."""
+        for part in self.parts:
+            if hasattr(part, "check_features"):
+                part.check_features()
+
     def label_histogram(self, max_scans: int = 64) -> np.ndarray:
         """int64 label counts of the parts, each weighted by its repeat count."""
         return sum(part.label_histogram(max_scans) * rep for part, rep in zip(self.parts, self.repeats))

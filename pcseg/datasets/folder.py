@@ -6,8 +6,10 @@ e.g. ``["_points_", "_labels_"]`` for Open3D-ML's ``kitti_01_points_000000.npy``
 ``label_replace``, from the labels stored in the points file itself (PLY/LAS/... fields).
 Label files may hold raw ids (mapped with the label map) or train ids (``labels_are_train_ids``).
 A scan in the SemanticKITTI layout (``.../velodyne/NNNNNN.bin`` beside ``.../labels/NNNNNN.label``)
-finds its labels there when ``label_replace`` does not apply to its name, so one split can mix
-such scans with other files; ``.label`` files always hold raw ids, as the format defines.
+finds its labels there when ``label_replace`` is not given or does not apply to its name, so one
+split can mix such scans with other files; ``.label`` files always hold raw ids, as the format
+defines, and their instance ids (upper 16 bits) become the cloud's ``instance`` (panoptic
+training); other label files give no instance ids.
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ class FolderDataset(ScanDataset):
                 self.items.append((path, self._label_path(path)))
 
     def _label_path(self, path: Path):
+        from pcseg.io.labels import kitti_label_path
+
         if self.label_replace is None:
-            return None
+            return kitti_label_path(path)  # None: labels from the points file itself
         old, new = self.label_replace
         if old not in path.name:
-            from pcseg.io.labels import kitti_label_path
-
             kitti_label = kitti_label_path(path)
             if kitti_label is not None:
                 return kitti_label
@@ -83,7 +85,9 @@ class FolderDataset(ScanDataset):
             cloud = _read_xyz_npy(path)
         else:
             cloud = read_points(path)
-        if label_path is not None:
+        if label_path is not None and label_path.suffix == ".label":  # raw ids + instance ids
+            labels, cloud.instance = read_labels(label_path, return_instance=True, num_points=len(cloud))
+        elif label_path is not None:
             labels = read_labels(label_path, num_points=len(cloud))
         else:
             labels = cloud.labels

@@ -64,6 +64,12 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
     ``block_size``, ``augment``, ``augment_seed`` = ``train.seed``, ``max_eval_points``),
     ``root``, ``stage`` and ``require_labels`` when its signature names them, and its own config
     keys.
+
+    A training split may be mixed from several sources (a
+    :class:`~pcseg.datasets.concat.ConcatScans`): the main dataset repeated ``dataset.repeat``
+    times, ``dataset.synthetic_scans`` generated street scans, and every entry of
+    ``dataset.extra_datasets`` (``{name, root, split, repeat, <its own keys>}``), built with the
+    same features, label map, sampling and augmentation as the main one.
     """
     from pcseg.engine.config import DATASET_ARGUMENTS, DEFAULTS
 
@@ -72,17 +78,8 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
     split_value = ds[f"{split}_split"]
     if split_value is None:
         raise ConfigError(f"dataset.{split}_split is not set")
-    target = registry.resolve("dataset", ds["name"])
-    params = registry.parameters(target)
-    root = ds["root"]
-    if "root" in params and root is None and params["root"].default is params["root"].empty:
-        raise ConfigError(f"dataset.root is required for the {ds['name']} dataset")
-    if "root" not in params and root is not None:
-        raise ConfigError(f"dataset.root: the {ds['name']} dataset takes no root folder")
-    if root is not None and not Path(root).exists():
-        raise PcsegFileNotFoundError(f"dataset.root not found: {root}")
     common = dict(
-        split=split_value, label_map=label_map, features=ds["features"], training=training,
+        label_map=label_map, features=ds["features"], training=training,
         num_points=ds["num_points"] if training else None,
         voxel_size=ds["voxel_size"] if training else None,
         block_size=ds["block_size"] if training else None,
@@ -91,24 +88,51 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
     )
     if ds["recenter"]:  # only when asked, so dataset classes of other projects need not know the key
         common["recenter"] = True
-    optional = {"root": root, "stage": split, "require_labels": split != "test"}
-    common.update({k: v for k, v in optional.items() if k in params})  # not via **kwargs: only if named
     own = {k: v for k, v in ds.items() if k not in DEFAULTS["dataset"] and k not in DATASET_ARGUMENTS}
-    registry.check_arguments(target, own, "dataset")
-    base = target(**common, **own)
-    if split != "train" or not training or (ds["repeat"] == 1 and not ds["synthetic_scans"]):
+    base = _build_one(ds["name"], ds["root"], split_value, split, own, common, "dataset")
+    extra = ds["extra_datasets"] or []
+    if split != "train" or not training or (ds["repeat"] == 1 and not ds["synthetic_scans"] and not extra):
         return base
-    # a training split mixed from sources: the base part repeated, plus generated scans
+    # a training split mixed from sources: the base part repeated, generated scans, other datasets
     from pcseg import datasets as D
 
     parts, repeats = [base], [ds["repeat"]]
     if ds["synthetic_scans"]:
         # generated scans are in their sensor's frame already
-        shared = {k: v for k, v in common.items() if k not in ("split", "root", "stage", "require_labels", "recenter")}
+        shared = {k: v for k, v in common.items() if k != "recenter"}
         parts.append(D.SyntheticDataset(ds["synthetic_scans"], ds["synthetic_seed"], sensor=ds["synthetic_sensor"],
                                         layouts=ds["synthetic_layouts"], ground=ds["synthetic_ground"], **shared))
         repeats.append(1)
+    for i, entry in enumerate(extra):
+        entry_own = {k: v for k, v in entry.items() if k not in EXTRA_DATASET_KEYS}
+        parts.append(_build_one(entry["name"], entry.get("root"), entry["split"], split, entry_own, common,
+                                f"dataset.extra_datasets[{i}]"))
+        repeats.append(entry.get("repeat", 1))
     return D.ConcatScans(parts, repeats)
+
+
+# the keys of a dataset.extra_datasets entry besides the dataset class's own arguments
+EXTRA_DATASET_KEYS = ("name", "root", "split", "repeat")
+
+
+def _build_one(name, root, split_value, stage: str, own: dict, common: dict, where: str):
+    """One dataset of class ``name`` (registry name or ``module:Class``) with the shared
+    ``common`` options, ``split``, and ``root`` / ``stage`` / ``require_labels`` where its
+    signature names them; ``own`` are its own config keys, checked against its signature
+    (``where`` is their config path in messages)."""
+    target = registry.resolve("dataset", name)
+    params = registry.parameters(target)
+    if "root" in params and root is None and params["root"].default is params["root"].empty:
+        raise ConfigError(f"{where}.root is required for the {name} dataset")
+    if "root" not in params and root is not None:
+        raise ConfigError(f"{where}.root: the {name} dataset takes no root folder")
+    if root is not None and not Path(root).exists():
+        raise PcsegFileNotFoundError(f"{where}.root not found: {root}")
+    kwargs = dict(common, split=split_value)
+    optional = {"root": root, "stage": stage, "require_labels": stage != "test"}
+    kwargs.update({k: v for k, v in optional.items() if k in params})  # not via **kwargs: only if named
+    registry.check_arguments(target, own, where)
+    return target(**kwargs, **own)
 
 
 def build_losses(train_cfg: dict, num_classes: int, ignore_index, train_set, device) -> list:

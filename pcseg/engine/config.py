@@ -64,6 +64,8 @@ DEFAULTS = {
         "synthetic_layouts": None,  # road types of the added scans (urban, rural, highway); null = urban
         "synthetic_ground": None,  # ranges of their ground details: {curb_height: [lo, mode, hi], paved_roughness: [lo, hi]}
         "recenter": False,  # move scans stored away from their sensor (map frame) into the sensor frame
+
+        "extra_datasets": [],  # training split: more datasets mixed in, each {name, root, split, repeat, <own keys>}
         "augment": AUGMENT_DEFAULTS,
     },
     "model": {"name": None},
@@ -169,6 +171,8 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
                           f"got {dataset['synthetic_scans']!r}")
     if not isinstance(dataset["recenter"], bool):
         raise ConfigError(f"config {source}: dataset.recenter must be true or false, got {dataset['recenter']!r}")
+
+    _check_extra_datasets(dataset["extra_datasets"], source)
     for where, section, keys in (("dataset", dataset, ("repeat",)),
                                  ("train", train, ("epochs", "batch_size", "val_batch_size", "eval_every"))):
         for key in keys:
@@ -199,6 +203,39 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
     if scale is not None and (not isinstance(scale, list) or len(scale) != 2):
         raise ConfigError(f"config {source}: dataset.augment.scale must be [low, high] or null, got {scale!r}")
     return config
+
+
+def _check_extra_datasets(entries, source: str) -> None:
+    """Check ``dataset.extra_datasets``: a list of mappings with ``name`` and ``split``, an
+    optional ``root`` and ``repeat`` (integer >= 1), and otherwise only the dataset class's own
+    keyword arguments (features, sampling and augmentation are shared with the main dataset)."""
+    from pcseg.engine.registry import parameters, resolve
+
+    if not isinstance(entries, list):
+        raise ConfigError(f"config {source}: dataset.extra_datasets must be a list of mappings, got {entries!r}")
+    for i, entry in enumerate(entries):
+        where = f"dataset.extra_datasets[{i}]"
+        if not isinstance(entry, dict) or not entry.get("name") or entry.get("split") is None:
+            raise ConfigError(f"config {source}: {where} must be a mapping with at least name and split, "
+                              f"e.g. {{name: folder, root: data, split: ['*.bin']}}; got {entry!r}")
+        repeat = entry.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise ConfigError(f"config {source}: {where}.repeat must be a positive integer, got {repeat!r}")
+        for key in entry:
+            if key not in ("name", "root", "split", "repeat") and (key in DEFAULTS["dataset"] or key in DATASET_ARGUMENTS):
+                raise ConfigError(f"config {source}: {where}.{key}: shared with the main dataset; set dataset.{key}")
+        try:
+            own = parameters(resolve("dataset", entry["name"]))  # named arguments only, as for dataset
+        except ConfigError as exc:
+            raise ConfigError(f"config {source}: {where}: {exc}") from None
+        allowed = [k for k in own if k not in DATASET_ARGUMENTS] + ["name", "root", "split", "repeat"]
+        for key in entry:
+            if key not in allowed:
+                import difflib
+
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {where}.{close[0]}?)" if close else ""
+                raise ConfigError(f"config {source}: unknown key {where}.{key}{hint}")
 
 
 def _dataset_own_keys(given, source: str) -> dict:

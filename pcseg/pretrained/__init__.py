@@ -7,6 +7,9 @@
 - ``airborne``: MinkUNet for airborne LAS/LAZ tiles, ASPRS classes (docs/airborne.md).
 - ``indoor``: MinkUNet for whole indoor rooms, ScanNet's 20 classes, xyz + rgb (also without
   colour: trained with colour dropout); trained on generated rooms only (docs/indoor.md).
+- ``panoptic``: PanopticMinkUNet (classes + instances, ``Segmenter.panoptic``) trained on generated
+  scans plus the one real SemanticKITTI scan with instance ids of the shared data, so its weights
+  carry SemanticKITTI's CC BY-NC-SA 4.0 licence (non-commercial; docs/panoptic.md).
 - ``minkunet``, ``pointnet2``: small demo models trained on pcseg's synthetic scans only.
 
 They are small (under 20 MB), carry their config and label map, and each is reproduced by
@@ -29,7 +32,7 @@ BUNDLED = {
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
     "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
-    "panoptic": ("panoptic_minkunet.pt", "configs/synthetic_panoptic.yaml"),  # Segmenter.panoptic
+    "panoptic": ("panoptic_minkunet.pt", "configs/panoptic_minkunet.yaml"),  # after synthetic_panoptic.yaml
     "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage4.yaml"),  # ScanNet's 20 classes
 }
 DEFAULT_MODEL = "outdoor"
