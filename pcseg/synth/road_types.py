@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pcseg.synth.street import FENCE, LAYOUTS, StreetLayout
+from pcseg.synth.street_layout import FENCE, LAYOUTS, StreetLayout
 
 # metres a ray may stop above the ground on grass, drawn per scene: mown lawn to tall grass
 ROUGHNESS_RANGE = (0.03, 0.25)

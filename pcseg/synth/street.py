@@ -15,65 +15,14 @@ is drawn per scene as well. Without it every scene is the ``urban`` street above
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from pcseg.synth import road_types
 from pcseg.synth.raycast import Scene
-
-# SemanticKITTI raw ids
-ROAD, SIDEWALK, PARKING, TERRAIN = 40, 48, 44, 72
-BUILDING, FENCE, VEGETATION, TRUNK, POLE, TRAFFIC_SIGN = 50, 51, 70, 71, 80, 81
-CAR, TRUCK, OTHER_VEHICLE = 10, 18, 20
-PERSON, BICYCLIST, MOTORCYCLIST, BICYCLE, MOTORCYCLE = 30, 31, 32, 11, 15
-
-LAYOUTS = ("urban", "rural", "highway")
-
-CLASS_NAMES = {
-    ROAD: "road", SIDEWALK: "sidewalk", PARKING: "parking", TERRAIN: "terrain", BUILDING: "building",
-    FENCE: "fence", VEGETATION: "vegetation", TRUNK: "trunk", POLE: "pole", TRAFFIC_SIGN: "traffic-sign",
-    CAR: "car", TRUCK: "truck", OTHER_VEHICLE: "other-vehicle", PERSON: "person", BICYCLIST: "bicyclist",
-    MOTORCYCLIST: "motorcyclist", BICYCLE: "bicycle", MOTORCYCLE: "motorcycle",
-}
-
-
-@dataclass
-class StreetLayout:
-    """The street's cross-section in metres (see module docstring) and its extent along x."""
-
-    road_half_width: float
-    parking_width: tuple[float, float]  # (right side y < 0, left side y > 0); 0 = no parking band
-    verge_width: tuple[float, float]  # grass strip between the road (or parking) and the sidewalk, per side
-    sidewalk_width: float
-    curb_height: float
-    cross_x: float | None  # x of a cross street's centre line, or None
-    cross_half_width: float
-    x_min: float
-    x_max: float
-    ego_lane_y: float = 0.0  # centre of the first lane right of the centre line, where the ego car drives
-    kind: str = "urban"  # one of LAYOUTS
-    sidewalks: tuple[bool, bool] = (True, True)  # (right, left): a raised sidewalk on that side
-    median_half_width: float = 0.0  # highway: half width of the central barrier or grass strip
-    grass_median: bool = False  # highway: the median is grass (terrain) instead of a barrier on asphalt
-    grass_roughness: float = 0.12  # rays stop up to this many metres above the ground on grass
-    paved_roughness: float = 0.0  # the same on asphalt and parking (worn, patched surfaces)
-
-    def has_sidewalk(self, side: int) -> bool:
-        return self.sidewalks[0 if side < 0 else 1]
-
-    def outer_edge(self, side: int) -> float:
-        """|y| where the street's frontage (terrain, buildings) starts on ``side``."""
-        return self.sidewalk_inner(side) + (self.sidewalk_width if self.has_sidewalk(side) else 0.0)
-
-    def sidewalk_inner(self, side: int) -> float:
-        """|y| where the sidewalk starts on ``side`` (-1 right, +1 left)."""
-        k = 0 if side < 0 else 1
-        return self.road_half_width + self.parking_width[k] + self.verge_width[k]
-
-    def in_cross_street(self, x, margin: float = 0.0):
-        if self.cross_x is None:
-            return np.zeros_like(np.asarray(x, dtype=np.float64), dtype=bool)
-        return np.abs(np.asarray(x) - self.cross_x) < self.cross_half_width + margin
+from pcseg.synth.street_layout import (  # noqa: F401  (class ids and names re-exported: the street's API in one place)
+    BICYCLE, BICYCLIST, BUILDING, CAR, CLASS_NAMES, FENCE, LAYOUTS, MOTORCYCLE, MOTORCYCLIST, OTHER_VEHICLE, PARKING,
+    PERSON, POLE, ROAD, SIDEWALK, TERRAIN, TRAFFIC_SIGN, TRUCK, TRUNK, VEGETATION, StreetLayout,
+)
 
 
 def _ground_functions(layout: StreetLayout):
@@ -279,15 +228,11 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
     )
     variant_rng = None
     if layouts is not None:
-        from pcseg.synth import road_types
-
         # a stream of its own, so the urban street's draws stay those of the seed
         variant_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x40AD]))
         road_types.adapt_layout(layout, road_types.draw_kind(road_types.check_layouts(layouts), variant_rng), variant_rng)
         road_half = layout.road_half_width
     if ground is not None:
-        from pcseg.synth import road_types
-
         road_types.draw_ground(layout, ground, np.random.default_rng(np.random.SeedSequence([int(seed), 0x6D0])))
     label_fn, refl_fn, rough_fn = _ground_functions(layout)
     scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn, ground_roughness=rough_fn)
