@@ -1,12 +1,14 @@
 """Airborne LiDAR tiles: an oscillating-mirror scanner flown over procedural terrain.
 
 :func:`airborne_tile` draws a square tile from a seed: terrain with slopes and hills, roads,
-buildings with flat, gable, hip and shed roofs, trees of varied height, crown shape and
-density (several returns per pulse through canopy), bushes, water (few, weak returns), power
-lines on towers, cars (ASPRS 1, "other") and a few noise points. Labels are ASPRS codes (use
-``LabelMap.builtin("asprs")``). The scene is 2.5-D (height fields plus wires), scanned along
-zig-zag mirror lines with the footprint displaced by the scan angle, which also puts points on
-walls. Only numpy is needed.
+buildings with flat, gable, hip and shed roofs, in 40% of the tiles a hall 24-70 m wide
+(wider than the ground estimate's window, often leaving the tile), trees of varied height, crown
+shape and density (several returns per pulse through canopy; some beside buildings with crowns
+over the roofs), bushes, facade points on building edges, water (few, weak returns), power
+lines on towers, cars (ASPRS 1, "other"), a few noise points and sometimes a cut-away void.
+Labels are ASPRS codes (use ``LabelMap.builtin("asprs")``). The scene is 2.5-D (height fields
+plus wires), scanned along zig-zag mirror lines with the footprint displaced by the scan angle.
+Only numpy is needed.
 """
 
 from __future__ import annotations
