@@ -12,18 +12,29 @@ from pcseg.errors import PcsegValueError
 
 # feature name -> number of channels
 FEATURE_WIDTHS = {"xyz": 3, "intensity": 1, "rgb": 3, "normals": 3, "range": 1, "ones": 1,
-                  "height_above_ground": 1, "relative_height": 1, "height_above_wide_ground": 1}
+                  "height_above_ground": 1, "relative_height": 1, "height_above_wide_ground": 1,
+                  "height_above_slope_ground": 1, "roughness": 1, "normal_z": 1}
 # terrain features (airborne tiles): metres divided by these, so typical values are about 0..3
 TERRAIN_SCALES = {"height_above_ground": 10.0, "relative_height": 5.0, "height_above_wide_ground": 10.0}
+# local-shape features (airborne tiles, pcseg.datasets.local_shape): roughness in metres / 0.5
+SHAPE_SCALES = {"roughness": 0.5, "normal_z": 1.0}
 
 
 def context_margin(names, default: float = 2.0) -> float:
     """Metres of context a chunk of a cloud needs so its features equal the whole cloud's nearby."""
-    from pcseg.datasets.terrain import GROUND_WINDOW, WIDE_WINDOW
+    from pcseg.datasets.local_shape import SHAPE_RADIUS, SHAPE_VOXEL
+    from pcseg.datasets.terrain import GROUND_WINDOW, SLOPE_REACH, WIDE_WINDOW
 
+    margin = default
+    if "height_above_slope_ground" in names:
+        margin = max(margin, SLOPE_REACH)
     if "height_above_wide_ground" in names:
-        return max(default, WIDE_WINDOW * 0.6)
-    return max(default, GROUND_WINDOW * 0.6) if set(names) & set(TERRAIN_SCALES) else default
+        margin = max(margin, WIDE_WINDOW * 0.6)
+    if set(names) & set(TERRAIN_SCALES):
+        margin = max(margin, GROUND_WINDOW * 0.6)
+    if set(names) & set(SHAPE_SCALES):
+        margin = max(margin, SHAPE_RADIUS + 2 * SHAPE_VOXEL)
+    return margin
 
 
 def feature_width(names) -> int:
@@ -36,14 +47,17 @@ def build_features(xyz: np.ndarray, cloud, names, index: np.ndarray | None = Non
 
     ``height_above_ground`` / ``relative_height`` (airborne tiles) are computed from ``xyz``
     (:func:`pcseg.datasets.terrain.terrain_heights`, scaled by ``TERRAIN_SCALES``): they do not
-    depend on the tile's absolute position or elevation.
+    depend on the tile's absolute position or elevation. ``height_above_slope_ground``
+    (:func:`pcseg.datasets.terrain.slope_ground`, / 10) is the height above a slope-limited lower
+    envelope, which reads roofs of any width as above ground; ``roughness`` and ``normal_z``
+    (:func:`pcseg.datasets.local_shape.local_shape`) describe the surface around each point.
 
     ``cloud`` supplies the per-point fields (intensity, rgb, normals) and ``index`` (n,) picks the
     rows of ``cloud`` that ``xyz`` came from (None: all, in order). A field the cloud lacks is a
     :class:`PcsegValueError` naming the feature and the cloud's source.
     """
     columns = []
-    terrain = None
+    terrain = shape = None
     for name in names:
         if name in TERRAIN_SCALES:
             if terrain is None:
@@ -53,6 +67,16 @@ def build_features(xyz: np.ndarray, cloud, names, index: np.ndarray | None = Non
                 terrain = dict(zip(("height_above_ground", "relative_height", "height_above_wide_ground"),
                                    terrain_heights(xyz, wide_window=wide)))
             columns.append((terrain[name] / TERRAIN_SCALES[name]).reshape(-1, 1))
+        elif name == "height_above_slope_ground":
+            from pcseg.datasets.terrain import slope_ground
+
+            columns.append((slope_ground(xyz) / 10.0).reshape(-1, 1))
+        elif name in SHAPE_SCALES:
+            if shape is None:
+                from pcseg.datasets.local_shape import local_shape
+
+                shape = dict(zip(("roughness", "normal_z"), local_shape(xyz)))
+            columns.append((shape[name] / SHAPE_SCALES[name]).reshape(-1, 1))
         elif name == "xyz":
             columns.append(xyz)
         elif name == "range":

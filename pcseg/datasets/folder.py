@@ -5,6 +5,7 @@ labels come from a label file found by replacing one substring of its path (``la
 e.g. ``["_points_", "_labels_"]`` for Open3D-ML's ``kitti_01_points_000000.npy``), or, without
 ``label_replace``, from the labels stored in the points file itself (PLY/LAS/... fields).
 Label files may hold raw ids (mapped with the label map) or train ids (``labels_are_train_ids``).
+LAS/LAZ tiles whose CRS is in feet are converted to metres (as ``segment_las`` does at inference).
 A scan in the SemanticKITTI layout (``.../velodyne/NNNNNN.bin`` beside ``.../labels/NNNNNN.label``)
 finds its labels there when ``label_replace`` is not given or does not apply to its name, so one
 split can mix such scans with other files; ``.label`` files always hold raw ids, as the format
@@ -85,6 +86,8 @@ class FolderDataset(ScanDataset):
             cloud = _read_xyz_npy(path)
         else:
             cloud = read_points(path)
+            if path.suffix.lower() in (".las", ".laz"):
+                _las_to_metres(cloud, path)
         if label_path is not None and label_path.suffix == ".label":  # raw ids + instance ids
             labels, cloud.instance = read_labels(label_path, return_instance=True, num_points=len(cloud))
         elif label_path is not None:
@@ -98,6 +101,19 @@ class FolderDataset(ScanDataset):
                 labels = self.to_train(labels, label_path or path)
             cloud.labels = np.asarray(labels, dtype=np.int64)
         return cloud
+
+
+def _las_to_metres(cloud, path) -> None:
+    """Scale a LAS cloud read from ``path`` to metres in place when its CRS is in feet (US State
+    Plane tiles), as ``pcseg segment --format las`` does before the model sees a tile."""
+    from pcseg.io.las import las_metres_per_unit, open_las
+
+    with open_las(path) as reader:
+        metres = las_metres_per_unit(reader.header)
+    if metres != 1.0:
+        world_min = cloud.offset * metres
+        cloud.offset = np.floor(world_min)
+        cloud.xyz = (cloud.xyz.astype(np.float64) * metres + (world_min - cloud.offset)).astype(np.float32)
 
 
 def _read_xyz_npy(path):

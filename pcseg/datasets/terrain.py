@@ -17,6 +17,9 @@ GROUND_WINDOW = 25.0
 LOCAL_WINDOW = 3.0
 # a second, wide estimate for halls and roofs larger than GROUND_WINDOW (biased more on slopes)
 WIDE_WINDOW = 61.0
+# slope-limited ground (``slope_ground``): reach (metres) and the steepest terrain slope it follows
+SLOPE_REACH = 50.0
+SLOPE_LIMIT = 0.2
 
 
 def _cell_grid(xyz: np.ndarray, cell: float):
@@ -68,3 +71,37 @@ def terrain_heights(xyz: np.ndarray, cell: float = 1.0, window: float = GROUND_W
         wide = ndimage.maximum_filter(ndimage.minimum_filter(grid, size=size, mode="nearest"), size=size, mode="nearest")
         out.append((z - wide.reshape(-1)[flat]).astype(np.float32))
     return tuple(out)
+
+
+def slope_ground(xyz: np.ndarray, cell: float = 1.0, slope: float = SLOPE_LIMIT, reach: float = SLOPE_REACH):
+    """float32 (N,): the height of each point above a slope-limited lower envelope of the tile.
+
+    The envelope at a grid cell is ``min over observed cells c' within reach of (lowest z in c' +
+    slope * distance)`` (distance along 8-connected grid steps, within 8% of the Euclidean one).
+    Terrain no steeper than ``slope`` is followed exactly; a roof of any width reads as above
+    ground by up to ``slope`` times its distance to the nearest ground seen beside it (an opening
+    keeps roofs wider than its window at zero instead). Cells with no point stay unknown rather
+    than copying a neighbour's height, so a gap between a roof and the ground does not widen the
+    roof. Only heights relative to the tile's own points: no absolute coordinate enters.
+
+    ``xyz`` float (N, 3) metres, z up; ``reach`` bounds the search (tiles need that much context).
+    """
+    from scipy import ndimage
+
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if len(xyz) == 0:
+        return np.zeros(0, np.float32)
+    grid, flat = _cell_grid(xyz, cell)
+    observed = np.isfinite(grid)
+    filled = _fill_empty(grid)
+    # low outliers (noise below ground) are replaced as in terrain_heights
+    median = ndimage.median_filter(filled, size=3, mode="nearest")
+    grid = np.where(observed, np.where(filled < median - 2.0, median, filled), np.inf)
+    step = slope * cell * np.array([[np.sqrt(2), 1, np.sqrt(2)], [1, 0, 1], [np.sqrt(2), 1, np.sqrt(2)]])
+    envelope = grid
+    for _ in range(max(int(round(reach / cell)), 1)):
+        nxt = ndimage.grey_erosion(envelope, structure=-step, mode="constant", cval=np.inf)
+        if np.array_equal(nxt, envelope):
+            break
+        envelope = nxt
+    return (xyz[:, 2] - envelope.reshape(-1)[flat]).astype(np.float32)

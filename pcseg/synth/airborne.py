@@ -1,12 +1,14 @@
 """Airborne LiDAR tiles: an oscillating-mirror scanner flown over procedural terrain.
 
 :func:`airborne_tile` draws a square tile from a seed: terrain with slopes and hills, roads,
-buildings with flat, gable, hip and shed roofs, trees of varied height, crown shape and
-density (several returns per pulse through canopy), bushes, water (few, weak returns), power
-lines on towers, cars (ASPRS 1, "other") and a few noise points. Labels are ASPRS codes (use
-``LabelMap.builtin("asprs")``). The scene is 2.5-D (height fields plus wires), scanned along
-zig-zag mirror lines with the footprint displaced by the scan angle, which also puts points on
-walls. Only numpy is needed.
+buildings with flat, gable, hip and shed roofs, in 40% of the tiles a hall 24-70 m wide
+(wider than the ground estimate's window, often leaving the tile), trees of varied height, crown
+shape and density (several returns per pulse through canopy; some beside buildings with crowns
+over the roofs), bushes, facade points on building edges, water (few, weak returns), power
+lines on towers, cars (ASPRS 1, "other"), a few noise points and sometimes a cut-away void.
+Labels are ASPRS codes (use ``LabelMap.builtin("asprs")``). The scene is 2.5-D (height fields
+plus wires), scanned along zig-zag mirror lines with the footprint displaced by the scan angle.
+Only numpy is needed.
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
         surface[inside], label[inside] = roof, BUILDING
         material[inside] = rng.uniform(0.1, 0.6)
         occupied |= inside
+    # a hall or warehouse, often wider than the ground window and reaching over the tile edge
+    more = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA1B1]))  # draws added later
+    if more.random() < 0.4:
+        _hall(more, gx, gy, size, ground, surface, label, material, occupied)
     # trees and bushes: crowns as (z_bottom, z_top) height fields with a per-tree leaf density
     crown_top = np.full((n, n), -np.inf)
     crown_bottom = np.full((n, n), np.inf)
@@ -114,6 +120,14 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
             c = centres[rng.integers(len(centres))] + rng.normal(0, 10, 2)
         else:
             c = rng.uniform(0, size, 2)
+        beside = more.random() < 0.3 and (label == BUILDING).any()
+        if beside:  # a tree beside a building whose crown may reach over the roof
+            edge = np.argwhere(label == BUILDING)
+            i, j = edge[more.integers(len(edge))]
+            c = np.array([gx[i, j], gy[i, j]]) + more.normal(0, 4, 2)
+        ci, cj = min(max(int(c[0] / cell), 0), n - 1), min(max(int(c[1] / cell), 0), n - 1)
+        if beside and occupied[ci, cj]:
+            continue
         bush = rng.random() < 0.25
         top = rng.uniform(0.5, 2.5) if bush else rng.uniform(4, 28)
         radius = rng.uniform(0.5, 1.8) if bush else rng.uniform(1.2, min(7.0, 0.2 * top + 2))
@@ -123,7 +137,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
         if sl[0].start >= sl[0].stop or sl[1].start >= sl[1].stop:
             continue
         d2 = ((gx[sl] - c[0]) ** 2 + (gy[sl] - c[1]) ** 2) / radius ** 2
-        inside = (d2 < 1) & ~occupied[sl]
+        inside = (d2 < 1) & ~(occupied[sl] & ~beside | (label[sl] == WATER))
         g0 = ground[sl]
         base_frac = 0.1 if bush else rng.uniform(0.25, 0.6)
         cone = rng.random() < 0.35
@@ -159,7 +173,7 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
     lab0 = sample(label, hx, py)
     z_hit = sample(surface, hx, py)
     top = sample(crown_top, hx, py)
-    bottom = sample(crown_bottom, hx, py)
+    bottom = np.maximum(sample(crown_bottom, hx, py), z_hit)  # crowns over roofs end at the roof
     dens = sample(leaf, hx, py)
     in_crown = np.isfinite(top) & (top > z_hit)
     remaining = np.ones(pulses, bool)
@@ -175,11 +189,19 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
     keep = remaining | (rng.random(pulses) < 0.5)
     keep &= ~((lab0 == WATER) & (rng.random(pulses) < 0.7))
     emit(hx[keep], py[keep], z_hit[keep], lab0[keep], sample(material, hx, py)[keep])
-    # walls: points on facades where the scan angle looks at them
-    wall = (lab0 == BUILDING) & (rng.random(pulses) < np.abs(angle) * 2)
-    if wall.any():
-        zw = sample(ground, px[wall], py[wall]) + rng.uniform(0, 1, int(wall.sum())) * (zs0[wall] - sample(ground, px[wall], py[wall]))
-        emit(px[wall], py[wall], zw, np.full(int(wall.sum()), BUILDING), np.full(int(wall.sum()), 0.3))
+    # walls: points on the facades (building cells beside a non-building cell), as many as the
+    # scan angles let the pulses see (a per-tile share; some deliveries have almost none)
+    bld = np.pad(label == BUILDING, 1, mode="edge")
+    interior = bld[1:-1, 1:-1] & bld[:-2, 1:-1] & bld[2:, 1:-1] & bld[1:-1, :-2] & bld[1:-1, 2:]
+    facade = np.argwhere((label == BUILDING) & ~interior)
+    if len(facade):
+        fi, fj = facade[:, 0], facade[:, 1]
+        rise = (surface[fi, fj] - ground[fi, fj]).clip(0, None)
+        count = rng.poisson(density * cell * rise * more.uniform(0, 0.15))
+        fi, fj, rise = np.repeat(fi, count), np.repeat(fj, count), np.repeat(rise, count)
+        m = len(fi)
+        emit(gx[fi, fj] + rng.uniform(-0.5, 0.5, m) * cell, gy[fi, fj] + rng.uniform(-0.5, 0.5, m) * cell,
+             ground[fi, fj] + rng.uniform(0, 1, m) * rise, np.full(m, BUILDING), np.full(m, 0.3))
     x = np.concatenate(xs)
     y = np.concatenate(ys)
     z = np.concatenate(zs)
@@ -196,6 +218,11 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
             x, y, z = np.concatenate([x, ex[0]]), np.concatenate([y, ex[1]]), np.concatenate([z, ex[2]])
             lab, r = np.concatenate([lab, ex[3]]), np.concatenate([r, ex[4]])
     inside = (x >= 0) & (x < size) & (y >= 0) & (y < size)
+    if more.random() < 0.3:  # a void: part of the tile cut away (tile edges, clipped deliveries)
+        a, c0 = more.uniform(0, np.pi), more.uniform(0, size, 2)
+        across = (x - c0[0]) * np.cos(a) + (y - c0[1]) * np.sin(a)
+        along = -(x - c0[0]) * np.sin(a) + (y - c0[1]) * np.cos(a)
+        inside &= ~((np.abs(across) < more.uniform(5, 0.3 * size)) & (np.abs(along) < more.uniform(10, size)))
     x, y, z, lab, r = x[inside], y[inside], z[inside], lab[inside], r[inside]
     noise = rng.random(len(x)) < 2e-4
     z = z + rng.normal(0, 0.03, len(z)) + np.where(noise, rng.choice([-1, 1], len(z)) * rng.uniform(5, 40, len(z)), 0)
@@ -211,6 +238,25 @@ def airborne_tile(seed: int, size: float | None = None, density: float | None = 
     low = np.floor(xyz.min(axis=0))
     return PointCloud(xyz=(xyz - low).astype(np.float32), intensity=intensity.astype(np.float32),
                       labels=lab[order].astype(np.int64), offset=origin + low, source=f"airborne_tile(seed={seed})")
+
+
+def _hall(rng, gx, gy, size, ground, surface, label, material, occupied):
+    """One large flat or low-pitched building (24-70 m wide, up to 90 m long, 4-28 m high) placed
+    anywhere, so it often leaves the tile; it replaces what the smaller buildings put there."""
+    cx, cy = rng.uniform(0, size, 2)
+    half_w = rng.uniform(12, 35)
+    half_l = rng.uniform(half_w, 45)
+    angle = rng.uniform(0, np.pi)
+    u = (gx - cx) * np.cos(angle) + (gy - cy) * np.sin(angle)
+    v = -(gx - cx) * np.sin(angle) + (gy - cy) * np.cos(angle)
+    inside = (np.abs(u) < half_w) & (np.abs(v) < half_l) & (label != WATER)
+    if not inside.any():
+        return
+    kind = rng.choice(["flat", "gable", "shed"], p=[0.6, 0.25, 0.15])
+    roof = _roof(kind, u[inside], v[inside], half_w, half_l, ground[inside].min() + rng.uniform(4, 28), rng.uniform(0.2, 2))
+    surface[inside], label[inside] = roof, BUILDING
+    material[inside] = rng.uniform(0.1, 0.6)
+    occupied |= inside
 
 
 def _power_line(rng, size, height, density):
