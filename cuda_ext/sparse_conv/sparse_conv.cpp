@@ -21,6 +21,13 @@
 // pcseg::sparse_conv_weight_grad(feats (N,Cin), grad_out (M,Cout), in_idx, out_idx, counts (K,), identity)
 //   -> (K, Cin, Cout) in feats' dtype: entry k = feats[in_idx]^T @ grad_out[out_idx] over offset k's pairs,
 //   entry `identity` (when >= 0, then N == M) = feats^T @ grad_out. CPU only (conv_cpu.cpp).
+//
+// pcseg::sparse_conv_backward(feats (N,Cin), grad_out (M,Cout), weight (K,Cin,Cout), in_idx, out_idx,
+//                             counts (K,), identity, need_feats, need_weight)
+//   -> (grad_feats (N,Cin), grad_weight (K,Cin,Cout)) in feats' dtype, both gradients of
+//   sparse_conv_forward(feats, weight, ..., num_out = M, identity) in one pass over the pairs (each
+//   grad_out row gathered once for both); a gradient not asked for comes back as an empty (0,)
+//   tensor. CPU only (conv_cpu.cpp).
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -184,6 +191,17 @@ at::Tensor conv_forward_cpu(const at::Tensor& feats, const at::Tensor& weight, c
   return conv_forward_cpu_impl(feats, weight, in_idx, out_idx, counts, num_out, identity);
 }
 
+std::tuple<at::Tensor, at::Tensor> conv_backward_cpu(const at::Tensor& feats, const at::Tensor& grad_out,
+                                                     const at::Tensor& weight, const at::Tensor& in_idx,
+                                                     const at::Tensor& out_idx, const at::Tensor& counts,
+                                                     int64_t identity, bool need_feats, bool need_weight) {
+  TORCH_CHECK(grad_out.dim() == 2 && weight.dim() == 3 && grad_out.size(1) == weight.size(2),
+              "grad_out must be (M, C_out) with C_out = weight.size(2)");
+  TORCH_CHECK(grad_out.scalar_type() == feats.scalar_type(), "feats and grad_out must have one dtype");
+  check_conv_args(feats, weight, in_idx, out_idx, counts, grad_out.size(0), identity);
+  return conv_backward_cpu_impl(feats, grad_out, weight, in_idx, out_idx, counts, identity, need_feats, need_weight);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(pcseg, m) {
@@ -197,6 +215,9 @@ TORCH_LIBRARY_FRAGMENT(pcseg, m) {
   m.def(
       "sparse_conv_weight_grad(Tensor feats, Tensor grad_out, Tensor in_idx, Tensor out_idx, Tensor counts, "
       "int identity) -> Tensor");
+  m.def(
+      "sparse_conv_backward(Tensor feats, Tensor grad_out, Tensor weight, Tensor in_idx, Tensor out_idx, "
+      "Tensor counts, int identity, bool need_feats, bool need_weight) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(pcseg, CPU, m) {
@@ -204,6 +225,7 @@ TORCH_LIBRARY_IMPL(pcseg, CPU, m) {
   m.impl("sparse_kernel_map_sorted", &kernel_map_sorted_cpu);
   m.impl("sparse_conv_forward", &conv_forward_cpu);
   m.impl("sparse_conv_weight_grad", &conv_weight_grad_cpu);
+  m.impl("sparse_conv_backward", &conv_backward_cpu);
 }
 
 }  // namespace pcseg

@@ -99,6 +99,13 @@ class _SparseConvFunction(torch.autograd.Function):
         if not _use_ext(feats):
             gf, gw = conv_backward_reference(grad_out, feats, weight, kmap, need_feats, need_weight)
             return gf, gw, None, None
+        identity = -1 if kmap.identity_offset is None else kmap.identity_offset
+        if has_compiled_kernel("sparse_conv_backward", feats.device.type):
+            # one pass over the pairs: each grad_out row is gathered once for both gradients
+            gf, gw = torch.ops.pcseg.sparse_conv_backward(
+                feats, grad_out, weight, kmap.in_idx, kmap.out_idx, _counts_tensor(kmap), identity,
+                need_feats, need_weight)
+            return (gf if need_feats else None), (gw if need_weight else None), None, None
         gf = gw = None
         if need_feats:  # the transposed map with the transposed weight, through the same kernel
             gf = torch.ops.pcseg.sparse_conv_forward(
