@@ -1,8 +1,10 @@
-"""Leave-one-sequence-out validation of the outdoor recipe (configs/outdoor_minkunet.yaml).
+"""Leave-one-sequence-out validation of the outdoor recipes (configs/outdoor_minkunet*.yaml, realtime_*).
 
     python benchmarks/loo_outdoor.py train --stage 1   # train the folds' stage 1 (parallel jobs)
     python benchmarks/loo_outdoor.py train --stage 2   # then stage 2, from each fold's stage 1
     python benchmarks/loo_outdoor.py score [--stage 2] [--fold NAME ...]   # per-class IoU of last.pt
+    python benchmarks/loo_outdoor.py train --recipe realtime   # the real-time model's one stage
+    python benchmarks/loo_outdoor.py score --recipe realtime
 
 The six real frames of ../shared/data come from three recordings; each fold holds one recording
 out, trains the shipped recipe on the rest (same number of real draws per epoch, same synthetic
@@ -24,9 +26,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = {1: REPO / "configs" / "outdoor_minkunet.yaml", 2: REPO / "configs" / "outdoor_minkunet_stage2.yaml",
-          3: REPO / "configs" / "outdoor_minkunet_stage3.yaml",
-          4: REPO / "configs" / "outdoor_minkunet_stage4.yaml", 5: REPO / "configs" / "outdoor_minkunet_stage5.yaml"}
+sys.path.insert(0, str(REPO))  # this checkout's pcseg, not another installed copy
+# recipe -> its stage configs (a later stage starts from the same fold's previous stage)
+RECIPES = {
+    "outdoor": {1: REPO / "configs" / "outdoor_minkunet.yaml", 2: REPO / "configs" / "outdoor_minkunet_stage2.yaml",
+                3: REPO / "configs" / "outdoor_minkunet_stage3.yaml", 4: REPO / "configs" / "outdoor_minkunet_stage4.yaml",
+                5: REPO / "configs" / "outdoor_minkunet_stage5.yaml"},
+    "realtime": {1: REPO / "configs" / "realtime_fastvoxelnet.yaml"},
+}
+STAGES = RECIPES["outdoor"]
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
 KITTI08 = "semantickitti/sequences/08/velodyne/000000.bin"
@@ -37,34 +45,35 @@ RECORDINGS = {
 }
 
 
-def run_dir(fold: str, tag: str, stage: int = 1) -> Path:
-    return REPO / "runs" / f"outdoor_loo{tag}{'' if stage == 1 else f'_stage{stage}'}_{fold}"
+def run_dir(fold: str, tag: str, stage: int = 1, recipe: str = "outdoor") -> Path:
+    """runs/<recipe>_loo<tag>[_stage<k>]_<fold> (the outdoor recipe's folders keep their old names)."""
+    return REPO / "runs" / f"{recipe}_loo{tag}{'' if stage == 1 else f'_stage{stage}'}_{fold}"
 
 
-def fold_overrides(fold: str, tag: str = "", stage: int = 1) -> list[str]:
+def fold_overrides(fold: str, tag: str = "", stage: int = 1, recipe: str = "outdoor") -> list[str]:
     """The shipped stage config turned into a fold: the held-out recording leaves the training
     split, the real frames left are repeated to keep the stage's real draws per epoch, and a
     later stage starts from the same fold's previous stage (never from a model that saw it)."""
     from pcseg.engine.config import load_config
 
-    shipped = load_config(STAGES[stage])["dataset"]
+    shipped = load_config(RECIPES[recipe][stage])["dataset"]
     real_draws = shipped["repeat"] * sum(len(files) for files in RECORDINGS.values())
     train = [f for name, files in RECORDINGS.items() if name != fold for f in files]
     items = [f"dataset.train_split=[{', '.join(train)}]", f"dataset.repeat={max(1, round(real_draws / len(train)))}",
-             f"train.out_dir={run_dir(fold, tag, stage).relative_to(REPO)}"]
+             f"train.out_dir={run_dir(fold, tag, stage, recipe).relative_to(REPO)}"]
     if stage > 1:
-        items.append(f"train.init_from={(run_dir(fold, tag, stage - 1) / 'last.pt').relative_to(REPO)}")
+        items.append(f"train.init_from={(run_dir(fold, tag, stage - 1, recipe) / 'last.pt').relative_to(REPO)}")
     return items
 
 
-def train(folds, threads, tag="", extra=(), stage=1):
+def train(folds, threads, tag="", extra=(), stage=1, recipe="outdoor"):
     procs = []
     for fold in folds:
-        cmd = [sys.executable, "-m", "pcseg", "train", str(STAGES[stage]), "--set", "train.progress=false",
+        cmd = [sys.executable, "-m", "pcseg", "train", str(RECIPES[recipe][stage]), "--set", "train.progress=false",
                "--set", f"train.threads={threads}"]
-        for item in [*extra, *fold_overrides(fold, tag, stage)]:
+        for item in [*extra, *fold_overrides(fold, tag, stage, recipe)]:
             cmd += ["--set", item]
-        log = open(run_dir(fold, tag, stage).with_suffix(".log"), "w")
+        log = open(run_dir(fold, tag, stage, recipe).with_suffix(".log"), "w")
         procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
         print("started", fold, " ".join(cmd[3:]))
     return [p.wait() for p in procs]
@@ -86,13 +95,13 @@ def load_frame(rel: str):
     return PointCloud(xyz=xyz, source=str(path)), labels
 
 
-def score(folds, checkpoint_name, tag="", tta=0, stage=1, recenter=None):
+def score(folds, checkpoint_name, tag="", tta=0, stage=1, recipe="outdoor", recenter=None):
     from pcseg.engine.segmenter import Segmenter
     from pcseg.metrics import ConfusionMatrix
 
     rows = {}
     for fold in folds:
-        ckpt = run_dir(fold, tag, stage) / checkpoint_name
+        ckpt = run_dir(fold, tag, stage, recipe) / checkpoint_name
         if not ckpt.is_file():
             print(f"{fold}: no {ckpt}")
             continue
@@ -121,19 +130,25 @@ def main():
     parser.add_argument("--fold", nargs="+", default=list(RECORDINGS), choices=list(RECORDINGS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default="last.pt", help="file in each fold's run folder")
-    parser.add_argument("--tag", default="", help="suffix of the run folders (runs/outdoor_loo<TAG>_<fold>)")
+    parser.add_argument("--recipe", default="outdoor", choices=sorted(RECIPES),
+                        help="stage configs to validate (outdoor: the default model; realtime: FastVoxelNet)")
+    parser.add_argument("--tag", default="", help="suffix of the run folders (runs/<RECIPE>_loo<TAG>_<fold>)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every fold (a recipe variant)")
     parser.add_argument("--tta", type=int, default=0, help="score with Segmenter(tta=N)")
     parser.add_argument("--recenter", action="store_true",
                         help="score with Segmenter(recenter=True) even if the checkpoint does not ask for it")
-    parser.add_argument("--stage", type=int, default=max(STAGES), choices=sorted(STAGES),
-                        help="recipe stage (a stage starts from the fold's previous one; default: the last)")
+    parser.add_argument("--stage", type=int, default=None,
+                        help="recipe stage (a stage starts from the fold's previous one; default: the recipe's last)")
     args = parser.parse_args()
+    stages = RECIPES[args.recipe]
+    stage = max(stages) if args.stage is None else args.stage
+    if stage not in stages:
+        parser.error(f"--stage: the {args.recipe} recipe has stages {sorted(stages)}, got {stage}")
     if args.action == "train":
         (REPO / "runs").mkdir(exist_ok=True)
-        sys.exit(max(train(args.fold, args.threads, args.tag, args.set, args.stage)))
-    score(args.fold, args.checkpoint, args.tag, args.tta, args.stage, recenter=True if args.recenter else None)
+        sys.exit(max(train(args.fold, args.threads, args.tag, args.set, stage, args.recipe)))
+    score(args.fold, args.checkpoint, args.tag, args.tta, stage, args.recipe, recenter=True if args.recenter else None)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import pytest
 from pcseg.cli import main
 
 
-@pytest.mark.parametrize("model", ["outdoor", "minkunet", "pointnet2"])
+@pytest.mark.parametrize("model", ["outdoor", "realtime", "minkunet", "pointnet2"])
 def test_demo_on_synthetic_scans(model, tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--scans", "1", "--model", model, "--no-view"]) == 0
     out = capsys.readouterr().out

@@ -4,6 +4,9 @@
   19 classes, xyz input (works with or without intensity); trained on the six real SemanticKITTI
   frames of the project's shared data plus generated scans, so its weights carry the
   CC BY-NC-SA 4.0 licence of SemanticKITTI (non-commercial).
+- ``realtime``: FastVoxelNet, the real-time street-scan model (a full 120k-point HDL-64 scan in
+  ~65 ms of CPU on one thread), same classes, input and training data as ``outdoor`` (so the same
+  CC BY-NC-SA 4.0 licence), less accurate (docs/models.md).
 - ``airborne``: MinkUNet for airborne LAS/LAZ tiles, ASPRS classes (docs/airborne.md).
 - ``indoor``: MinkUNet for whole indoor rooms, ScanNet's 20 classes, xyz + rgb (also without
   colour: trained with colour dropout); trained on generated rooms only (docs/indoor.md).
@@ -29,6 +32,7 @@ PRETRAINED_DIR = package_file("pretrained")
 # model name -> (checkpoint file in this folder, the config that trains it)
 BUNDLED = {
     "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_stage5.yaml"),  # after stages 1-4
+    "realtime": ("realtime_fastvoxelnet.pt", "configs/realtime_fastvoxelnet.yaml"),  # FastVoxelNet
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
     "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
