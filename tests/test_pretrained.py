@@ -65,20 +65,11 @@ def test_outdoor_model_labels_real_frames_with_and_without_intensity(kitti_scan,
     checks that the shipped weights and their input handling work on real scans, not how well it
     generalises (its held-out figures come from benchmarks/loo_outdoor.py and are in the card).
     It reads xyz only: a scan's intensity changes nothing, npy frames without it work as they are."""
-    from pcseg.io import PointCloud, read_labels, read_points
+    from pcseg.io import PointCloud
 
     seg = Segmenter.from_checkpoint(checkpoint_path("outdoor"))
-    velodyne, labels = kitti_scan
-    cloud = read_points(velodyne)
-    assert cloud.intensity is not None
-    pred = seg(cloud)
-    np.testing.assert_array_equal(seg(PointCloud(xyz=cloud.xyz.copy(), source="xyz only")), pred)
-    target = seg.label_map.to_train(read_labels(labels))
-    cm = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(pred, target)
-    iou = dict(zip(seg.label_map.class_names, cm.iou()))
+    cm, iou, baseline, _ = _scores_on_real_scan(seg, kitti_scan, with_intensity=True)
     # far above a constant answer, and the large classes are separated
-    majority = np.bincount(target, minlength=seg.num_classes).argmax()
-    baseline = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(np.full_like(target, majority), target)
     assert cm.miou() > 3 * baseline.miou()
     assert iou["vegetation"] > 0.7 and iou["car"] > 0.5 and iou["road"] > 0.4
     assert cm.accuracy() > 0.6
@@ -96,22 +87,31 @@ def test_realtime_model_labels_a_real_scan(kitti_scan):
     outdoor model. It trained on this frame, so this checks the shipped weights and input handling
     on a real 123k-point scan, not generalisation (held-out figures: loo_outdoor.py --recipe
     realtime, in docs/models.md); its speed is in benchmarks/bench_realtime.py."""
-    from pcseg.io import PointCloud, read_labels, read_points
     from pcseg.models import FastVoxelNet
 
     seg = Segmenter.from_checkpoint(checkpoint_path("realtime"))
     assert isinstance(seg.model, FastVoxelNet) and seg.features == ["xyz"]
+    cm, iou, baseline, target = _scores_on_real_scan(seg, kitti_scan)
+    majority = np.bincount(target, minlength=seg.num_classes).argmax()
+    assert cm.miou() > 3 * baseline.miou()
+    assert iou["vegetation"] > 0.6 and iou["car"] > 0.4
+    # the majority class (terrain) is 27 % of the labelled points
+    assert cm.accuracy() > 0.5 > 1.5 * (target == majority).sum() / (target != 0).sum()
+
+
+def _scores_on_real_scan(seg, kitti_scan, with_intensity=False):
+    """(confusion matrix, IoU per class name, majority-class baseline matrix, train-id target) of
+    ``seg`` on the real scan; also checks that the labels do not depend on the intensity field."""
+    from pcseg.io import PointCloud, read_labels, read_points
+
     velodyne, labels = kitti_scan
     cloud = read_points(velodyne)
+    assert (cloud.intensity is not None) or not with_intensity
     pred = seg(cloud)
     assert pred.shape == (len(cloud),)
     np.testing.assert_array_equal(seg(PointCloud(xyz=cloud.xyz.copy(), source="xyz only")), pred)
     target = seg.label_map.to_train(read_labels(labels))
     cm = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(pred, target)
-    iou = dict(zip(seg.label_map.class_names, cm.iou()))
     majority = np.bincount(target, minlength=seg.num_classes).argmax()
     baseline = ConfusionMatrix(seg.num_classes, seg.label_map.ignore_index).update(np.full_like(target, majority), target)
-    assert cm.miou() > 3 * baseline.miou()
-    assert iou["vegetation"] > 0.6 and iou["car"] > 0.4
-    # the majority class (terrain) is 27 % of the labelled points
-    assert cm.accuracy() > 0.5 > 1.5 * (target == majority).sum() / (target != 0).sum()
+    return cm, dict(zip(seg.label_map.class_names, cm.iou())), baseline, target
