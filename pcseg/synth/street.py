@@ -237,11 +237,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
     label_fn, refl_fn, rough_fn = _ground_functions(layout)
     scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn, ground_roughness=rough_fn)
     b = _Builder(rng, scene, layout)
-    if layout.kind == "urban":
-        lanes = max(1, int(road_half // 3.2))  # lanes per direction
-        lane_w = road_half / lanes
-    else:
-        lanes, lane_w = road_types.lanes_of(layout)
+    lanes, lane_w = road_types.lanes_of(layout)  # per direction
     median = layout.median_half_width
     layout.ego_lane_y = -(median + lane_w / 2)
 
@@ -303,6 +299,7 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                 x += length + rng.exponential(45.0) + 6.0
 
     # each side: parking band, sidewalk furniture, terrain, buildings
+    building_p = road_types.building_probability(layout)  # share of frontage segments with a building
     for side in (-1, 1):
         park_w = layout.parking_width[0 if side < 0 else 1]
         inner = layout.sidewalk_inner(side)
@@ -363,7 +360,6 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
                 continue
             setback = float(rng.choice([0.0, rng.uniform(2.0, 8.0), rng.uniform(8.0, 18.0)], p=[0.15, 0.35, 0.5]))
             u = rng.random()
-            building_p = 0.5 if variant_rng is None else road_types.building_probability(layout)
             if u < building_p:
                 b.building(x0, x1, side * (outer + setback), side)
             if setback > 1.5:
