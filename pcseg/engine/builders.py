@@ -71,7 +71,7 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
     ``dataset.extra_datasets`` (``{name, root, split, repeat, <its own keys>}``), built with the
     same features, label map, sampling and augmentation as the main one.
     """
-    from pcseg.engine.config import DATASET_ARGUMENTS, DEFAULTS
+    from pcseg.engine.config import DATASET_ARGUMENTS, DEFAULTS, EXTRA_DATASET_KEYS
 
     ds = config["dataset"]
     training = (split == "train") if training is None else training
@@ -109,10 +109,6 @@ def build_dataset(config: dict, split: str, label_map, training: bool | None = N
                                 f"dataset.extra_datasets[{i}]"))
         repeats.append(entry.get("repeat", 1))
     return D.ConcatScans(parts, repeats)
-
-
-# the keys of a dataset.extra_datasets entry besides the dataset class's own arguments
-EXTRA_DATASET_KEYS = ("name", "root", "split", "repeat")
 
 
 def _build_one(name, root, split_value, stage: str, own: dict, common: dict, where: str):

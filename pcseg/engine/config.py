@@ -64,7 +64,6 @@ DEFAULTS = {
         "synthetic_layouts": None,  # road types of the added scans (urban, rural, highway); null = urban
         "synthetic_ground": None,  # ranges of their ground details: {curb_height: [lo, mode, hi], paved_roughness: [lo, hi]}
         "recenter": False,  # move scans stored away from their sensor (map frame) into the sensor frame
-
         "extra_datasets": [],  # training split: more datasets mixed in, each {name, root, split, repeat, <own keys>}
         "augment": AUGMENT_DEFAULTS,
     },
@@ -102,6 +101,9 @@ DEFAULTS = {
 # what build_dataset gives every dataset constructor besides the dataset's own keys
 DATASET_ARGUMENTS = ("root", "split", "label_map", "features", "stage", "require_labels", "training", "num_points",
                      "voxel_size", "block_size", "augment", "augment_seed", "max_eval_points", "cache")
+
+# the keys of a dataset.extra_datasets entry besides the dataset class's own arguments
+EXTRA_DATASET_KEYS = ("name", "root", "split", "repeat")
 
 
 def load_config(path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
@@ -171,7 +173,6 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
                           f"got {dataset['synthetic_scans']!r}")
     if not isinstance(dataset["recenter"], bool):
         raise ConfigError(f"config {source}: dataset.recenter must be true or false, got {dataset['recenter']!r}")
-
     _check_extra_datasets(dataset["extra_datasets"], source)
     for where, section, keys in (("dataset", dataset, ("repeat",)),
                                  ("train", train, ("epochs", "batch_size", "val_batch_size", "eval_every"))):
@@ -222,13 +223,13 @@ def _check_extra_datasets(entries, source: str) -> None:
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise ConfigError(f"config {source}: {where}.repeat must be a positive integer, got {repeat!r}")
         for key in entry:
-            if key not in ("name", "root", "split", "repeat") and (key in DEFAULTS["dataset"] or key in DATASET_ARGUMENTS):
+            if key not in EXTRA_DATASET_KEYS and (key in DEFAULTS["dataset"] or key in DATASET_ARGUMENTS):
                 raise ConfigError(f"config {source}: {where}.{key}: shared with the main dataset; set dataset.{key}")
         try:
             own = parameters(resolve("dataset", entry["name"]))  # named arguments only, as for dataset
         except ConfigError as exc:
             raise ConfigError(f"config {source}: {where}: {exc}") from None
-        allowed = [k for k in own if k not in DATASET_ARGUMENTS] + ["name", "root", "split", "repeat"]
+        allowed = [k for k in own if k not in DATASET_ARGUMENTS] + list(EXTRA_DATASET_KEYS)
         for key in entry:
             if key not in allowed:
                 import difflib
