@@ -34,7 +34,6 @@ RECIPES = {
                 5: REPO / "configs" / "outdoor_minkunet_stage5.yaml"},
     "realtime": {1: REPO / "configs" / "realtime_fastvoxelnet.yaml"},
 }
-STAGES = RECIPES["outdoor"]
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
 KITTI08 = "semantickitti/sequences/08/velodyne/000000.bin"
