@@ -110,13 +110,11 @@ class _SparseConvFunction(torch.autograd.Function):
         if need_feats:  # the transposed map with the transposed weight, through the same kernel
             gf = torch.ops.pcseg.sparse_conv_forward(
                 grad_out, weight.transpose(1, 2).contiguous(), kmap.out_idx, kmap.in_idx,
-                _counts_tensor(kmap), kmap.num_in,
-                -1 if kmap.identity_offset is None else kmap.identity_offset)
+                _counts_tensor(kmap), kmap.num_in, identity)
         if need_weight and has_compiled_kernel("sparse_conv_weight_grad", feats.device.type):
             # one op: per offset, fixed blocks of gathered rows, one GEMM each, partials summed in order
             gw = torch.ops.pcseg.sparse_conv_weight_grad(
-                feats, grad_out, kmap.in_idx, kmap.out_idx, _counts_tensor(kmap),
-                -1 if kmap.identity_offset is None else kmap.identity_offset)
+                feats, grad_out, kmap.in_idx, kmap.out_idx, _counts_tensor(kmap), identity)
         elif need_weight:
             gw = torch.zeros_like(weight)
             if kmap.identity_offset is not None:
