@@ -250,7 +250,24 @@ def test_feet_tiles_reach_the_model_in_metres(tmp_path):
     seg = tiny_segmenter()
     segment_las(seg, tmp_path / "feet.las", tmp_path / "out.las", progress=False)
     cloud = read_points(tmp_path / "feet.las")
-    metres = PointCloud(xyz=cloud.xyz.astype(np.float64) * 0.3048006096012192, intensity=cloud.intensity)
+    # the model's frame: metres, local to the whole metre below the tile's offset (grid on whole metres)
+    world_min = cloud.offset * 0.3048006096012192
+    local = cloud.xyz.astype(np.float64) * 0.3048006096012192 + (world_min - np.floor(world_min))
+    metres = PointCloud(xyz=local.astype(np.float32), intensity=cloud.intensity)
     got = np.asarray(laspy.read(str(tmp_path / "out.las")).classification)
     np.testing.assert_array_equal(got, seg.label_map.to_raw(seg(metres)))
     assert not np.array_equal(got, seg.label_map.to_raw(seg(cloud)))  # feet read as metres differ
+
+
+def test_feet_to_metres_keeps_world_coordinates_on_a_whole_metre_grid():
+    # hand-computed: offset 1000.5 ft = 304.9603 m -> local frame at 304 m, points shifted by 0.9603 m
+    from pcseg.io.las import scale_to_metres
+
+    ft = 0.3048
+    xyz = np.array([[0.0, 0.0, 0.0], [10.0, 20.0, 3.0]], np.float32)
+    offset = np.array([1000.5, 2000.25, 100.0])
+    local, new_offset = scale_to_metres(xyz, offset, ft)
+    np.testing.assert_array_equal(new_offset, [304.0, 609.0, 30.0])
+    np.testing.assert_allclose(local + new_offset, (xyz + offset) * ft, atol=1e-5)
+    same, same_offset = scale_to_metres(xyz, offset, 1.0)  # metres: untouched
+    assert same is xyz and same_offset is offset

@@ -133,3 +133,21 @@ def test_ground_options_set_curb_height_and_asphalt_spread_seen_in_the_scan():
 def test_ground_options_are_checked(bad):
     with pytest.raises(PcsegValueError, match="ground option|ground options"):
         build_street(0, ground=bad)
+
+
+def test_synthetic_config_dataset_takes_ground_options(tmp_path):
+    # `dataset.ground` of a `name: synthetic` config reaches the generated scans
+    from pcseg.engine.builders import build_dataset
+    from pcseg.engine.config import load_config
+    from pcseg.io import LabelMap
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: {name: synthetic, label_map: semantickitti, train_split: 1, val_split: 1, seed: 0,\n"
+                   "          layouts: [urban], ground: {curb_height: [0.05, 0.05, 0.05], paved_roughness: [0, 0]},\n"
+                   "          features: [xyz]}\nmodel: {name: MinkUNet}\n")
+    lm = LabelMap.builtin("semantickitti")
+    ds = build_dataset(load_config(cfg), "train", lm)
+    cloud = ds.load_cloud(0)
+    expected = lidar_scan(0, layouts=["urban"], ground={"curb_height": [0.05, 0.05, 0.05], "paved_roughness": [0, 0]})
+    np.testing.assert_array_equal(cloud.xyz, expected.xyz)
+    assert not np.array_equal(cloud.xyz, lidar_scan(0, layouts=["urban"]).xyz)  # the default curbs differ

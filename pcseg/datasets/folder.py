@@ -106,14 +106,11 @@ class FolderDataset(ScanDataset):
 def _las_to_metres(cloud, path) -> None:
     """Scale a LAS cloud read from ``path`` to metres in place when its CRS is in feet (US State
     Plane tiles), as ``pcseg segment --format las`` does before the model sees a tile."""
-    from pcseg.io.las import las_metres_per_unit, open_las
+    from pcseg.io.las import las_metres_per_unit, open_las, scale_to_metres
 
     with open_las(path) as reader:
         metres = las_metres_per_unit(reader.header)
-    if metres != 1.0:
-        world_min = cloud.offset * metres
-        cloud.offset = np.floor(world_min)
-        cloud.xyz = (cloud.xyz.astype(np.float64) * metres + (world_min - cloud.offset)).astype(np.float32)
+    cloud.xyz, cloud.offset = scale_to_metres(cloud.xyz, cloud.offset, metres)
 
 
 def _read_xyz_npy(path):

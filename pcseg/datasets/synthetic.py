@@ -81,7 +81,7 @@ class SyntheticDataset(ScanDataset):
 
 
 def synthetic_dataset(root=None, *, split, label_map, features, stage="train", sensor="hdl64", seed=0,
-                      require_labels=True, scan=None, layouts=None, **options):
+                      require_labels=True, scan=None, layouts=None, ground=None, **options):
     """The ``synthetic`` config name: generated scans, or a folder written by ``pcseg synth``.
 
     Args:
@@ -93,6 +93,8 @@ def synthetic_dataset(root=None, *, split, label_map, features, stage="train", s
         scan: ``room_scan`` options (config key ``dataset.scan``, e.g. ``{voxel_size: 0.04, width: 120}``).
         layouts: road types of generated vehicle scans (config key ``dataset.layouts``, e.g.
             ``[urban, rural, highway]``); None = urban streets.
+        ground: ranges of the streets' ground details (config key ``dataset.ground``, e.g.
+            ``{curb_height: [0.04, 0.1, 0.18], paved_roughness: [0, 0.03]}``); None = defaults.
         seed: seed of the first training scan (config key ``dataset.seed``).
         require_labels, options: as for :class:`~pcseg.datasets.semantickitti.SemanticKITTIDataset`
             / :class:`~pcseg.datasets.base.ScanDataset`.
@@ -102,4 +104,5 @@ def synthetic_dataset(root=None, *, split, label_map, features, stage="train", s
 
         return SemanticKITTIDataset(root, split, label_map, features, require_labels=require_labels, **options)
     base = int(seed) + {"train": 0, "val": VAL_SEED_OFFSET, "test": 2 * VAL_SEED_OFFSET}[stage]
-    return SyntheticDataset(split, base, label_map, features, sensor=sensor, scan=scan, layouts=layouts, **options)
+    return SyntheticDataset(split, base, label_map, features, sensor=sensor, scan=scan, layouts=layouts, ground=ground,
+                            **options)

@@ -248,11 +248,10 @@ class _TileSpill:
 def _tile_cloud(record, header, src, metres=1.0):
     """A PointCloud of a tile's records, local to the floor of the tile's own minimum, in metres."""
     from pcseg.io import PointCloud
-    from pcseg.io.las import local_xyz
+    from pcseg.io.las import local_xyz, scale_to_metres
 
     xyz, offset = local_xyz(record["ints"].astype(np.int64), header)
-    if metres != 1.0:  # a CRS in feet: the model sees metres
-        xyz, offset = (xyz.astype(np.float64) * metres).astype(np.float32), offset * metres
+    xyz, offset = scale_to_metres(xyz, offset, metres)  # a CRS in feet: the model sees metres
     kwargs = {"xyz": xyz, "offset": offset, "source": str(src)}
     if "intensity" in record.dtype.names:
         kwargs["intensity"] = record["intensity"].astype(np.float32)

@@ -183,6 +183,19 @@ def las_metres_per_unit(header) -> float:
                     return _FEET[key.value_offset]
     return 1.0
 
+
+def scale_to_metres(xyz: np.ndarray, offset: np.ndarray, metres: float) -> tuple[np.ndarray, np.ndarray]:
+    """(xyz, offset) of points local to ``offset`` in a unit of ``metres`` metres, converted to
+    metres and made local to the floor of the offset in metres, so the voxel grid of a tile in feet
+    is aligned to whole metres as it is for a tile in metres (both the folder dataset and the
+    streaming writer use this, so training and segmentation see the same grid)."""
+    if metres == 1.0:
+        return xyz, offset
+    world_min = np.asarray(offset, dtype=np.float64) * metres
+    new_offset = np.floor(world_min)
+    return (xyz.astype(np.float64) * metres + (world_min - new_offset)).astype(np.float32), new_offset
+
+
 def _short(exc) -> str:
     text = str(exc).splitlines()[0][:160] if str(exc) else ""
     return text or type(exc).__name__
