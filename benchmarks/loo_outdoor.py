@@ -5,6 +5,8 @@
     python benchmarks/loo_outdoor.py score [--stage 2] [--fold NAME ...]   # per-class IoU of last.pt
     python benchmarks/loo_outdoor.py train --recipe realtime   # the real-time model's one stage
     python benchmarks/loo_outdoor.py score --recipe realtime
+    pcseg train configs/outdoor_minkunet_pretrain.yaml          # synthetic only: one run for all folds
+    python benchmarks/loo_outdoor.py train --recipe finetune    # each fold fine-tunes it on real frames
 
 The six real frames of ../shared/data come from three recordings; each fold holds one recording
 out, trains the shipped recipe on the rest (same number of real draws per epoch, same synthetic
@@ -33,6 +35,9 @@ RECIPES = {
                 3: REPO / "configs" / "outdoor_minkunet_stage3.yaml", 4: REPO / "configs" / "outdoor_minkunet_stage4.yaml",
                 5: REPO / "configs" / "outdoor_minkunet_stage5.yaml"},
     "realtime": {1: REPO / "configs" / "realtime_fastvoxelnet.yaml"},
+    # fine-tuning on real frames from the synthetic pretraining (configs/outdoor_minkunet_pretrain.yaml),
+    # which saw no real frame, so every fold starts from the same runs/outdoor_minkunet_pretrain/last.pt
+    "finetune": {1: REPO / "configs" / "outdoor_minkunet_finetune.yaml"},
 }
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"

@@ -4,6 +4,9 @@
   19 classes, xyz input (works with or without intensity); trained on the six real SemanticKITTI
   frames of the project's shared data plus generated scans, so its weights carry the
   CC BY-NC-SA 4.0 licence of SemanticKITTI (non-commercial).
+- ``outdoor_synthetic``: the same network trained on generated street scans only (the synthetic
+  pretraining the ``outdoor`` model starts from): less accurate on real scans, but its weights
+  carry no licence of real data (docs/outdoor.md).
 - ``realtime``: FastVoxelNet, the real-time street-scan model (a full 120k-point HDL-64 scan in
   ~65 ms of CPU on one thread), same classes, input and training data as ``outdoor`` (so the same
   CC BY-NC-SA 4.0 licence), less accurate (docs/models.md).
@@ -32,6 +35,7 @@ PRETRAINED_DIR = package_file("pretrained")
 # model name -> (checkpoint file in this folder, the config that trains it)
 BUNDLED = {
     "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_stage5.yaml"),  # after stages 1-4
+    "outdoor_synthetic": ("outdoor_minkunet_synthetic.pt", "configs/outdoor_minkunet_pretrain2.yaml"),  # generated scans only
     "realtime": ("realtime_fastvoxelnet.pt", "configs/realtime_fastvoxelnet.yaml"),  # FastVoxelNet
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
