@@ -94,6 +94,7 @@ DEFAULTS = {
         "tensorboard": True,
         "sync_bn": False,  # convert BatchNorm to SyncBatchNorm under DDP
         "threads": "auto",  # torch threads: a count, or auto (= null): the free cores, re-checked as it runs
+        "keep_memory": True,  # glibc: keep freed memory for the next step instead of re-mapping it (pcseg.memory)
         "init_from": None,  # checkpoint whose model weights start this run (an earlier stage)
     },
 }
@@ -173,6 +174,8 @@ def validate_config(raw: dict, source: str = "<config>") -> dict:
                           f"got {dataset['synthetic_scans']!r}")
     if not isinstance(dataset["recenter"], bool):
         raise ConfigError(f"config {source}: dataset.recenter must be true or false, got {dataset['recenter']!r}")
+    if not isinstance(train["keep_memory"], bool):
+        raise ConfigError(f"config {source}: train.keep_memory must be true or false, got {train['keep_memory']!r}")
     _check_extra_datasets(dataset["extra_datasets"], source)
     for where, section, keys in (("dataset", dataset, ("repeat",)),
                                  ("train", train, ("epochs", "batch_size", "val_batch_size", "eval_every"))):

@@ -32,6 +32,7 @@ from pcseg.engine.interrupt import TrainingInterrupted, ignore_in_workers
 from pcseg.engine.losses import masked_targets, offset_l1_sum
 from pcseg.engine.panoptic import is_panoptic
 from pcseg.errors import CheckpointError, ConfigError
+from pcseg.memory import keep_freed_memory
 from pcseg.threads import ThreadChooser
 
 
@@ -83,6 +84,8 @@ class Trainer:
         # train.threads: a count, or null/auto = re-chosen every few seconds from the free cores
         self.threads = ThreadChooser(tcfg["threads"], every=5.0, name="train.threads")
         self.threads.apply()
+        # glibc keeps the step's freed memory mapped: no page faults re-mapping it every step
+        self.keeps_memory = keep_freed_memory(tcfg["keep_memory"])
         self.rank, self.world = dist.init_distributed(self.device.type)
         self.log = log if self.rank == 0 else (lambda *a, **k: None)
         seed_everything(tcfg["seed"])
