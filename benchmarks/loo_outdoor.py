@@ -1,12 +1,11 @@
-"""Leave-one-sequence-out validation of the outdoor recipes (configs/outdoor_minkunet*.yaml, realtime_*).
+"""Leave-one-sequence-out validation of the outdoor recipes (configs/outdoor_minkunet_*.yaml, realtime_*).
 
-    python benchmarks/loo_outdoor.py train --stage 1   # train the folds' stage 1 (parallel jobs)
-    python benchmarks/loo_outdoor.py train --stage 2   # then stage 2, from each fold's stage 1
-    python benchmarks/loo_outdoor.py score [--stage 2] [--fold NAME ...]   # per-class IoU of last.pt
+    pcseg train configs/outdoor_minkunet_pretrain.yaml     # synthetic only: one run serves every fold
+    pcseg train configs/outdoor_minkunet_pretrain2.yaml
+    python benchmarks/loo_outdoor.py train                 # each fold fine-tunes it on the other recordings
+    python benchmarks/loo_outdoor.py score [--fold NAME ...]   # per-class IoU of each fold's last.pt
     python benchmarks/loo_outdoor.py train --recipe realtime   # the real-time model's one stage
     python benchmarks/loo_outdoor.py score --recipe realtime
-    pcseg train configs/outdoor_minkunet_pretrain.yaml          # synthetic only: one run for all folds
-    python benchmarks/loo_outdoor.py train --recipe finetune    # each fold fine-tunes it on real frames
 
 The six real frames of ../shared/data come from three recordings; each fold holds one recording
 out, trains the shipped recipe on the rest (same number of real draws per epoch, same synthetic
@@ -31,13 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's pcseg, not another installed copy
 # recipe -> its stage configs (a later stage starts from the same fold's previous stage)
 RECIPES = {
-    "outdoor": {1: REPO / "configs" / "outdoor_minkunet.yaml", 2: REPO / "configs" / "outdoor_minkunet_stage2.yaml",
-                3: REPO / "configs" / "outdoor_minkunet_stage3.yaml", 4: REPO / "configs" / "outdoor_minkunet_stage4.yaml",
-                5: REPO / "configs" / "outdoor_minkunet_stage5.yaml"},
     "realtime": {1: REPO / "configs" / "realtime_fastvoxelnet.yaml"},
-    # fine-tuning on real frames from the synthetic pretraining (configs/outdoor_minkunet_pretrain.yaml),
-    # which saw no real frame, so every fold starts from the same runs/outdoor_minkunet_pretrain/last.pt
-    "finetune": {1: REPO / "configs" / "outdoor_minkunet_finetune.yaml"},
+    # the outdoor model's real-frame stage: fine-tuning from the synthetic pretraining
+    # (configs/outdoor_minkunet_pretrain*.yaml), which saw no real frame, so every fold starts
+    # from the same runs/outdoor_minkunet_pretrain2/last.pt
+    "outdoor": {1: REPO / "configs" / "outdoor_minkunet_finetune.yaml"},
 }
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
@@ -50,7 +47,7 @@ RECORDINGS = {
 
 
 def run_dir(fold: str, tag: str, stage: int = 1, recipe: str = "outdoor") -> Path:
-    """runs/<recipe>_loo<tag>[_stage<k>]_<fold> (the outdoor recipe's folders keep their old names)."""
+    """runs/<recipe>_loo<tag>[_stage<k>]_<fold> (stages: a recipe whose real-frame part has several)."""
     return REPO / "runs" / f"{recipe}_loo{tag}{'' if stage == 1 else f'_stage{stage}'}_{fold}"
 
 

@@ -20,6 +20,7 @@
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include "sparse_conv/conv_cpu.h"
 
 #include <algorithm>
@@ -37,6 +38,28 @@ template <typename scalar_t>
 at::Tensor rows_view(const scalar_t* p, int64_t rows, int64_t cols) {
   return at::from_blob(const_cast<scalar_t*>(p), {rows, cols},
                        at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value));
+}
+
+// The identity offset's weight gradient feats^T @ grad (every row paired with itself), summed over
+// fixed blocks of 512 rows in block order, in the accumulation type. One GEMM over all rows lets
+// MKL split the rows (the reduction) among its threads from about 1k rows on, so the bits would
+// depend on the thread count; GEMMs of 512 rows are not split.
+at::Tensor identity_weight_grad(const at::Tensor& feats, const at::Tensor& grad, at::ScalarType acc_type) {
+  c10::AutoGradMode no_grad(false);  // mm_out refuses inputs that require grad; the op's autograd is its own
+  constexpr int64_t kBlock = 512;
+  const int64_t n = feats.size(0);
+  const int64_t num_blocks = std::max<int64_t>(1, (n + kBlock - 1) / kBlock);
+  at::Tensor partial = at::empty({num_blocks, feats.size(1), grad.size(1)}, feats.options());
+  at::parallel_for(0, num_blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = std::min(b * kBlock, n), rows = std::min(kBlock, n - r0);
+      at::Tensor part = partial[b];
+      at::mm_out(part, feats.narrow(0, r0, rows).t(), grad.narrow(0, r0, rows));
+    }
+  });
+  at::Tensor sum = partial[0].to(acc_type);
+  for (int64_t b = 1; b < num_blocks; ++b) sum.add_(partial[b]);
+  return sum;
 }
 
 // Rows per tile: the gathered rows and their products together about 384 KiB (a fifth of L2),
@@ -208,7 +231,7 @@ at::Tensor conv_weight_grad_cpu(const at::Tensor& feats_in, const at::Tensor& gr
   TORCH_CHECK(total == in_idx.numel(), "counts do not add up to the number of pairs");
   const auto acc_type = at::toOpMathType(feats.scalar_type());
   at::Tensor gw = at::zeros({num_offsets, c_in, c_out}, feats.options().dtype(acc_type));
-  if (identity >= 0) gw[identity].copy_(at::mm(feats.t(), grad));  // every row paired with itself
+  if (identity >= 0) gw[identity].copy_(identity_weight_grad(feats, grad, acc_type));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_weight_grad", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* f = feats.data_ptr<scalar_t>();
@@ -263,7 +286,7 @@ std::tuple<at::Tensor, at::Tensor> conv_backward_cpu_impl(const at::Tensor& feat
   }
   if (need_weight) {
     gw = at::empty({weight.size(0), c_in, c_out}, acc_opts);
-    if (identity >= 0) gw[identity].copy_(at::mm(feats.t(), grad));
+    if (identity >= 0) gw[identity].copy_(identity_weight_grad(feats, grad, acc_type));
   }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(), "pcseg_sparse_conv_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;

@@ -34,7 +34,7 @@ PRETRAINED_DIR = package_file("pretrained")
 
 # model name -> (checkpoint file in this folder, the config that trains it)
 BUNDLED = {
-    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_stage5.yaml"),  # after stages 1-4
+    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_finetune.yaml"),  # after outdoor_synthetic
     "outdoor_synthetic": ("outdoor_minkunet_synthetic.pt", "configs/outdoor_minkunet_pretrain2.yaml"),  # generated scans only
     "realtime": ("realtime_fastvoxelnet.pt", "configs/realtime_fastvoxelnet.yaml"),  # FastVoxelNet
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
