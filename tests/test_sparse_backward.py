@@ -124,3 +124,20 @@ def test_fused_backward_rejects_bad_counts():
     bad[0] += 1
     with pytest.raises(RuntimeError, match="counts"):
         torch.ops.pcseg.sparse_conv_backward(feats, grad, weight, kmap.in_idx, kmap.out_idx, bad, -1, True, True)
+
+
+@needs_op
+def test_fused_backward_takes_inputs_that_require_grad_on_two_threads():
+    # saved activations require grad in a training step; the op's worker threads must not hand
+    # them to autograd-checked out= GEMMs (a training step once failed this way)
+    kmap = maps(n=30000, extent=40, seed=3)["subm"]
+    feats, weight, grad = (t.float() for t in data(kmap, 16, 16, seed=5))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        got = run_op(feats.clone().requires_grad_(), weight.clone().requires_grad_(), grad, kmap)
+    finally:
+        torch.set_num_threads(before)
+    exp_f, exp_w = reference_grads(feats, weight, grad, kmap)
+    torch.testing.assert_close(got[0].double(), exp_f, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(got[1].double(), exp_w, rtol=1e-4, atol=1e-2)

@@ -20,7 +20,6 @@
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
-#include <c10/core/GradMode.h>
 #include "sparse_conv/conv_cpu.h"
 
 #include <algorithm>
@@ -45,16 +44,18 @@ at::Tensor rows_view(const scalar_t* p, int64_t rows, int64_t cols) {
 // MKL split the rows (the reduction) among its threads from about 1k rows on, so the bits would
 // depend on the thread count; GEMMs of 512 rows are not split.
 at::Tensor identity_weight_grad(const at::Tensor& feats, const at::Tensor& grad, at::ScalarType acc_type) {
-  c10::AutoGradMode no_grad(false);  // mm_out refuses inputs that require grad; the op's autograd is its own
+  // mm_out refuses inputs that require grad, and grad mode is per thread (the pool's threads do
+  // not inherit a guard): plain detached views (the op's autograd is registered on its own)
+  const at::Tensor f = feats.detach(), g = grad.detach();
   constexpr int64_t kBlock = 512;
-  const int64_t n = feats.size(0);
+  const int64_t n = f.size(0);
   const int64_t num_blocks = std::max<int64_t>(1, (n + kBlock - 1) / kBlock);
-  at::Tensor partial = at::empty({num_blocks, feats.size(1), grad.size(1)}, feats.options());
+  at::Tensor partial = at::empty({num_blocks, f.size(1), g.size(1)}, f.options());
   at::parallel_for(0, num_blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r0 = std::min(b * kBlock, n), rows = std::min(kBlock, n - r0);
       at::Tensor part = partial[b];
-      at::mm_out(part, feats.narrow(0, r0, rows).t(), grad.narrow(0, r0, rows));
+      at::mm_out(part, f.narrow(0, r0, rows).t(), g.narrow(0, r0, rows));
     }
   });
   at::Tensor sum = partial[0].to(acc_type);
