@@ -28,13 +28,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's pcseg, not another installed copy
-# recipe -> its stage configs (a later stage starts from the same fold's previous stage)
+# recipe -> the config of its real-frame stage, the one each fold trains
 RECIPES = {
-    "realtime": {1: REPO / "configs" / "realtime_fastvoxelnet.yaml"},
-    # the outdoor model's real-frame stage: fine-tuning from the synthetic pretraining
-    # (configs/outdoor_minkunet_pretrain*.yaml), which saw no real frame, so every fold starts
-    # from the same runs/outdoor_minkunet_pretrain2/last.pt
-    "outdoor": {1: REPO / "configs" / "outdoor_minkunet_finetune.yaml"},
+    "realtime": REPO / "configs" / "realtime_fastvoxelnet.yaml",
+    # fine-tuning from the synthetic pretraining (configs/outdoor_minkunet_pretrain*.yaml), which
+    # saw no real frame, so every fold starts from the same runs/outdoor_minkunet_pretrain2/last.pt
+    "outdoor": REPO / "configs" / "outdoor_minkunet_finetune.yaml",
 }
 DATA = REPO.parent / "shared" / "data"
 NPY = "semantickitti-npy"
@@ -46,35 +45,31 @@ RECORDINGS = {
 }
 
 
-def run_dir(fold: str, tag: str, stage: int = 1, recipe: str = "outdoor") -> Path:
-    """runs/<recipe>_loo<tag>[_stage<k>]_<fold> (stages: a recipe whose real-frame part has several)."""
-    return REPO / "runs" / f"{recipe}_loo{tag}{'' if stage == 1 else f'_stage{stage}'}_{fold}"
+def run_dir(fold: str, tag: str, recipe: str = "outdoor") -> Path:
+    """runs/<recipe>_loo<tag>_<fold>"""
+    return REPO / "runs" / f"{recipe}_loo{tag}_{fold}"
 
 
-def fold_overrides(fold: str, tag: str = "", stage: int = 1, recipe: str = "outdoor") -> list[str]:
-    """The shipped stage config turned into a fold: the held-out recording leaves the training
-    split, the real frames left are repeated to keep the stage's real draws per epoch, and a
-    later stage starts from the same fold's previous stage (never from a model that saw it)."""
+def fold_overrides(fold: str, tag: str = "", recipe: str = "outdoor") -> list[str]:
+    """The shipped config turned into a fold: the held-out recording leaves the training split and
+    the real frames left are repeated to keep the config's real draws per epoch."""
     from pcseg.engine.config import load_config
 
-    shipped = load_config(RECIPES[recipe][stage])["dataset"]
+    shipped = load_config(RECIPES[recipe])["dataset"]
     real_draws = shipped["repeat"] * sum(len(files) for files in RECORDINGS.values())
     train = [f for name, files in RECORDINGS.items() if name != fold for f in files]
-    items = [f"dataset.train_split=[{', '.join(train)}]", f"dataset.repeat={max(1, round(real_draws / len(train)))}",
-             f"train.out_dir={run_dir(fold, tag, stage, recipe).relative_to(REPO)}"]
-    if stage > 1:
-        items.append(f"train.init_from={(run_dir(fold, tag, stage - 1, recipe) / 'last.pt').relative_to(REPO)}")
-    return items
+    return [f"dataset.train_split=[{', '.join(train)}]", f"dataset.repeat={max(1, round(real_draws / len(train)))}",
+            f"train.out_dir={run_dir(fold, tag, recipe).relative_to(REPO)}"]
 
 
-def train(folds, threads, tag="", extra=(), stage=1, recipe="outdoor"):
+def train(folds, threads, tag="", extra=(), recipe="outdoor"):
     procs = []
     for fold in folds:
-        cmd = [sys.executable, "-m", "pcseg", "train", str(RECIPES[recipe][stage]), "--set", "train.progress=false",
+        cmd = [sys.executable, "-m", "pcseg", "train", str(RECIPES[recipe]), "--set", "train.progress=false",
                "--set", f"train.threads={threads}"]
-        for item in [*extra, *fold_overrides(fold, tag, stage, recipe)]:
+        for item in [*extra, *fold_overrides(fold, tag, recipe)]:
             cmd += ["--set", item]
-        log = open(run_dir(fold, tag, stage, recipe).with_suffix(".log"), "w")
+        log = open(run_dir(fold, tag, recipe).with_suffix(".log"), "w")
         procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
         print("started", fold, " ".join(cmd[3:]))
     return [p.wait() for p in procs]
@@ -96,13 +91,13 @@ def load_frame(rel: str):
     return PointCloud(xyz=xyz, source=str(path)), labels
 
 
-def score(folds, checkpoint_name, tag="", tta=0, stage=1, recipe="outdoor", recenter=None):
+def score(folds, checkpoint_name, tag="", tta=0, recipe="outdoor", recenter=None):
     from pcseg.engine.segmenter import Segmenter
     from pcseg.metrics import ConfusionMatrix
 
     rows = {}
     for fold in folds:
-        ckpt = run_dir(fold, tag, stage, recipe) / checkpoint_name
+        ckpt = run_dir(fold, tag, recipe) / checkpoint_name
         if not ckpt.is_file():
             print(f"{fold}: no {ckpt}")
             continue
@@ -132,24 +127,18 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default="last.pt", help="file in each fold's run folder")
     parser.add_argument("--recipe", default="outdoor", choices=sorted(RECIPES),
-                        help="stage configs to validate (outdoor: the default model; realtime: FastVoxelNet)")
+                        help="recipe to validate (outdoor: the default model; realtime: FastVoxelNet)")
     parser.add_argument("--tag", default="", help="suffix of the run folders (runs/<RECIPE>_loo<TAG>_<fold>)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every fold (a recipe variant)")
     parser.add_argument("--tta", type=int, default=0, help="score with Segmenter(tta=N)")
     parser.add_argument("--recenter", action="store_true",
                         help="score with Segmenter(recenter=True) even if the checkpoint does not ask for it")
-    parser.add_argument("--stage", type=int, default=None,
-                        help="recipe stage (a stage starts from the fold's previous one; default: the recipe's last)")
     args = parser.parse_args()
-    stages = RECIPES[args.recipe]
-    stage = max(stages) if args.stage is None else args.stage
-    if stage not in stages:
-        parser.error(f"--stage: the {args.recipe} recipe has stages {sorted(stages)}, got {stage}")
     if args.action == "train":
         (REPO / "runs").mkdir(exist_ok=True)
-        sys.exit(max(train(args.fold, args.threads, args.tag, args.set, stage, args.recipe)))
-    score(args.fold, args.checkpoint, args.tag, args.tta, stage, args.recipe, recenter=True if args.recenter else None)
+        sys.exit(max(train(args.fold, args.threads, args.tag, args.set, args.recipe)))
+    score(args.fold, args.checkpoint, args.tag, args.tta, args.recipe, recenter=True if args.recenter else None)
 
 
 if __name__ == "__main__":
