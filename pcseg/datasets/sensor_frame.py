@@ -69,9 +69,11 @@ def sensor_frame_offset(xyz: np.ndarray) -> np.ndarray:
     offset = np.zeros(3)
     if len(xyz) < 100:
         return offset
-    r = np.hypot(xyz[:, 0], xyz[:, 1])
-    ring, inner = np.count_nonzero((r > _BLIND) & (r < _RING)), np.count_nonzero(r <= _BLIND)
-    if ring >= 0.05 * len(r) and inner <= 0.05 * ring:
+    x, y = xyz[:, 0], xyz[:, 1]
+    r2 = x * x + y * y  # squared ranges in the scan's own dtype: this check runs on every scan labelled
+    inner = np.count_nonzero(r2 <= _BLIND**2)
+    ring = np.count_nonzero(r2 < _RING**2) - inner
+    if ring >= 0.05 * len(r2) and inner <= 0.05 * ring:
         centre = np.zeros(2)  # the origin already has the sensor's signature: skip the search (~50 ms)
     else:
         centre = estimate_sensor_xy(xyz)
@@ -79,9 +81,13 @@ def sensor_frame_offset(xyz: np.ndarray) -> np.ndarray:
         offset[:2] = -centre
     else:
         centre = np.zeros(2)
-    near = np.sum((np.asarray(xyz[:, :2], dtype=np.float64) - centre) ** 2, axis=1) < 20.0**2
-    if near.sum() >= 100:
-        ground = float(np.percentile(xyz[near, 2], 10))
+    if centre.any():
+        near = np.sum((np.asarray(xyz[:, :2], dtype=np.float64) - centre) ** 2, axis=1) < 20.0**2
+    else:
+        near = r2 < 20.0**2
+    heights = xyz[near, 2]
+    if len(heights) >= 100:
+        ground = float(np.percentile(heights, 10))
         if abs(ground + SENSOR_HEIGHT) > GROUND_TOLERANCE:
             offset[2] = -SENSOR_HEIGHT - ground
     return offset
