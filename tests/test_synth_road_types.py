@@ -128,8 +128,45 @@ def test_ground_options_set_curb_height_and_asphalt_spread_seen_in_the_scan():
         assert 0.04 <= layout.curb_height <= 0.16
 
 
+def test_grass_options_smooth_and_lift_the_grass_seen_in_the_scan():
+    # grass 0.2 m above the road plane, its returns spread at most 1 cm: measured on the points
+    ground = {"grass_roughness": [0.01, 0.01], "terrain_rise": [0.2, 0.2]}
+    seed = seed_of("rural")
+    plain_world, plain_labels = world_points(seed, ["rural"])
+    cloud, (scene, position, yaw) = lidar_scan(seed, noise=False, return_scene=True, layouts=["rural"], ground=ground)
+    z = cloud.xyz[:, 2].astype(np.float64) + position[2]
+    grass, road = z[cloud.labels == TERRAIN], z[cloud.labels == ROAD]
+    assert len(grass) > 1000 and len(road) > 1000
+    assert grass.min() >= 0.2 - 1e-6 and grass.max() <= 0.21 + 1e-6  # lifted by 0.2, spread <= 1 cm
+    assert np.abs(road).max() < 1e-6  # the asphalt stays on the plane
+    assert np.ptp(plain_world[plain_labels == TERRAIN, 2]) > 0.02  # the road type's own rougher grass
+
+
+def test_undulation_raises_every_return_by_the_relief_under_it():
+    ground = {"undulation": [0.3, 0.3]}
+    cloud, (scene, position, yaw) = lidar_scan(3, noise=False, return_scene=True, ground=ground)
+    _, layout = build_street(3, ground=ground)
+    assert len(layout.undulation) == 3 and sum(a for a, *_ in layout.undulation) == pytest.approx(0.3)
+    c, s = np.cos(yaw), np.sin(yaw)
+    x, y = cloud.xyz[:, 0].astype(np.float64), cloud.xyz[:, 1].astype(np.float64)
+    wx, wy = c * x - s * y + position[0], s * x + c * y + position[1]
+
+    def relief(px, py):  # the three plane waves, written out
+        return sum(a * np.sin(2 * np.pi * (px * np.cos(d) + py * np.sin(d)) / w + p) for a, w, d, p in layout.undulation)
+
+    road = cloud.labels == ROAD
+    z_world = cloud.xyz[road, 2].astype(np.float64) + position[2]
+    # the road plane follows the relief, relative to the ground under the sensor (which stays a
+    # sensor height below it)
+    np.testing.assert_allclose(z_world, relief(wx[road], wy[road]) - relief(position[0], position[1]), atol=1e-4)
+    assert np.ptp(z_world) > 0.05
+    flat = lidar_scan(3, noise=False, ground={})
+    assert len(flat.xyz) > 0 and np.abs(flat.xyz[flat.labels == ROAD, 2] + position[2]).max() < 1e-4
+
+
 @pytest.mark.parametrize("bad", [{"curbs": [0.1, 0.1, 0.1]}, {"curb_height": [0.1, 0.05, 0.2]},
-                                 {"paved_roughness": [0.01]}, {"curb_height": "high"}, [0.1]])
+                                 {"paved_roughness": [0.01]}, {"curb_height": "high"}, [0.1],
+                                 {"terrain_rise": [0.3, 0.1]}, {"undulation": [0.2]}])
 def test_ground_options_are_checked(bad):
     with pytest.raises(PcsegValueError, match="ground option|ground options"):
         build_street(0, ground=bad)

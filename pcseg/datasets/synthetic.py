@@ -29,7 +29,8 @@ class SyntheticDataset(ScanDataset):
         layouts: road types of vehicle scans (``urban``, ``rural``, ``highway``; see
             :mod:`pcseg.synth.road_types`), or None for urban streets only.
         ground: ranges of the streets' ground details (``curb_height: [low, mode, high]``,
-            ``paved_roughness: [low, high]``; :func:`pcseg.synth.road_types.draw_ground`), or None.
+            ``paved_roughness``, ``grass_roughness``, ``terrain_rise``, ``undulation``: ``[low, high]``;
+            :func:`pcseg.synth.road_types.draw_ground`), or None.
         **kwargs: :class:`~pcseg.datasets.base.ScanDataset` options.
     """
 

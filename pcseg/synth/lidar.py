@@ -98,6 +98,12 @@ def scan_scene(scene: Scene, model: SensorModel, position, yaw: float, rng: np.r
         rise = scene.ground_roughness(world[on_ground, 0], world[on_ground, 1]) * rng.random(int(on_ground.sum()))
         t_ground = t[on_ground] - rise / np.maximum(-dirs[on_ground, 2], 0.05)
         t[on_ground] = np.maximum(t_ground, 0.5 * t[on_ground])
+    # heights applied after the cast (Scene.ground_lift, Scene.elevation), relative to the ground under the sensor
+    lift = np.zeros(len(t))
+    if scene.ground_lift is not None and on_ground.any():
+        lift[on_ground] = scene.ground_lift(world[on_ground, 0], world[on_ground, 1])
+    if scene.elevation is not None:
+        lift += scene.elevation(world[:, 0], world[:, 1]) - scene.elevation(position[None, 0], position[None, 1])[0]
     if len(scene):
         ids = solid[~on_ground]
         labels[~on_ground] = np.asarray(scene.labels, dtype=np.int64)[ids]
@@ -123,6 +129,7 @@ def scan_scene(scene: Scene, model: SensorModel, position, yaw: float, rng: np.r
 
     # sensor frame: rotate by -yaw about z around the sensor
     local = t[:, None] * dirs
+    local[:, 2] += lift
     c, s = np.cos(yaw), np.sin(yaw)
     xyz = np.stack([c * local[:, 0] + s * local[:, 1], -s * local[:, 0] + c * local[:, 1], local[:, 2]], axis=1)
     return (xyz[keep].astype(np.float32), intensity[keep].astype(np.float32), labels[keep], instance[keep])

@@ -29,12 +29,18 @@ class Scene:
     foliage). ``ground_label(x, y) -> int64 labels`` names what the ground plane is at each point;
     ``ground_reflectivity(x, y) -> float`` its reflectivity (road markings are brighter);
     optional ``ground_roughness(x, y) -> metres``: returns come from up to that height above the
-    plane (grass), drawn per ray.
+    plane (grass), drawn per ray. Optional heights, applied to the returns after the cast (the
+    plane stays z = 0 for the ray geometry; the shifts are a few decimetres over many metres):
+    ``ground_lift(x, y) -> metres`` raises ground returns (lawns behind the curb stand above the
+    road); ``elevation(x, y) -> metres`` raises every return (the ground's gentle grade and
+    undulation, with what stands on it).
     """
 
     ground_label: object = None
     ground_reflectivity: object = None
     ground_roughness: object = None
+    ground_lift: object = None
+    elevation: object = None
     kinds: list = field(default_factory=list)
     params: list = field(default_factory=list)  # per solid: dict of geometry
     labels: list = field(default_factory=list)

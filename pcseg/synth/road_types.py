@@ -60,7 +60,8 @@ def adapt_layout(layout: StreetLayout, kind: str, rng: np.random.Generator) -> N
         layout.cross_x = None
 
 
-GROUND_KEYS = {"curb_height": 3, "paved_roughness": 2}  # option -> number of values
+# option -> number of values
+GROUND_KEYS = {"curb_height": 3, "paved_roughness": 2, "grass_roughness": 2, "terrain_rise": 2, "undulation": 2}
 
 
 def check_ground(ground) -> dict:
@@ -88,6 +89,15 @@ def draw_ground(layout: StreetLayout, ground: dict, rng: np.random.Generator) ->
     road beside them); ``paved_roughness: [low, high]`` (uniform): returns from asphalt spread a
     centimetre or two (worn and patched surfaces, the road's crown), which the default ground's
     perfect plane lacks.
+
+    Grass, which the default street models as a plane at road level whose returns spread up to
+    0.03-0.25 m: real lawns and verges in SemanticKITTI are smoother (10-15 mm local spread) and
+    lie a median 0.14-0.25 m above the road beside them, so ``grass_roughness: [low, high]``
+    (uniform) redraws the spread and ``terrain_rise: [low, high]`` (uniform) lifts grass returns.
+    ``undulation: [low, high]`` (uniform): the amplitude in metres of the ground's relief, three
+    plane waves of 20-80 m wavelength in random directions (grade, crown, gentle hills) where the
+    default ground is flat; real roads rise and fall 0.1-0.2 m across one scan.
+    Keys that are absent draw nothing, so the scenes of existing configs stay as they were.
     """
     ground = check_ground(ground)
     if "curb_height" in ground:
@@ -95,6 +105,15 @@ def draw_ground(layout: StreetLayout, ground: dict, rng: np.random.Generator) ->
         layout.curb_height = float(rng.triangular(low, mode, high)) if high > low else low
     if "paved_roughness" in ground:
         layout.paved_roughness = float(rng.uniform(*ground["paved_roughness"]))
+    if "grass_roughness" in ground:
+        layout.grass_roughness = float(rng.uniform(*ground["grass_roughness"]))
+    if "terrain_rise" in ground:
+        layout.terrain_rise = float(rng.uniform(*ground["terrain_rise"]))
+    if "undulation" in ground:
+        total = float(rng.uniform(*ground["undulation"]))
+        shares = rng.dirichlet(np.ones(3))
+        layout.undulation = tuple((total * float(share), float(rng.uniform(20.0, 80.0)), float(rng.uniform(0, np.pi)),
+                                   float(rng.uniform(0, 2 * np.pi))) for share in shares)
 
 
 def lanes_of(layout: StreetLayout) -> tuple[int, float]:

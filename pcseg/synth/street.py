@@ -211,7 +211,8 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
     (the scenes of earlier releases, unchanged), or names from :data:`LAYOUTS` to draw the road
     type from per seed (:mod:`pcseg.synth.road_types`). ``ground``: None, or a dict overriding
     the ranges of the ground's details, each drawn per seed (:func:`road_types.draw_ground`):
-    ``curb_height: [low, mode, high]`` metres, ``paved_roughness: [low, high]`` metres.
+    ``curb_height: [low, mode, high]`` metres, ``paved_roughness``, ``grass_roughness``,
+    ``terrain_rise``, ``undulation``: ``[low, high]`` metres.
     Returns ``(scene, layout)``: a :class:`Scene` ready to cast and its :class:`StreetLayout`.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57EE7]))
@@ -236,6 +237,10 @@ def build_street(seed: int, x_min: float = -90.0, x_max: float = 90.0, keep_clea
         road_types.draw_ground(layout, ground, np.random.default_rng(np.random.SeedSequence([int(seed), 0x6D0])))
     label_fn, refl_fn, rough_fn = _ground_functions(layout)
     scene = Scene(ground_label=label_fn, ground_reflectivity=refl_fn, ground_roughness=rough_fn)
+    if layout.terrain_rise:
+        scene.ground_lift = lambda x, y: np.where(label_fn(x, y) == TERRAIN, layout.terrain_rise, 0.0)
+    if layout.undulation:
+        scene.elevation = layout.elevation
     b = _Builder(rng, scene, layout)
     lanes, lane_w = road_types.lanes_of(layout)  # per direction
     median = layout.median_half_width

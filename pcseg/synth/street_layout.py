@@ -44,6 +44,17 @@ class StreetLayout:
     grass_median: bool = False  # highway: the median is grass (terrain) instead of a barrier on asphalt
     grass_roughness: float = 0.12  # rays stop up to this many metres above the ground on grass
     paved_roughness: float = 0.0  # the same on asphalt and parking (worn, patched surfaces)
+    terrain_rise: float = 0.0  # metres grass stands above the road plane (lawns and verges behind the curb)
+    undulation: tuple = ()  # (amplitude m, wavelength m, direction rad, phase rad) of each wave of the ground's relief
+
+    def elevation(self, x, y):
+        """Metres the ground's relief raises the point (x, y): a sum of long plane waves."""
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        out = np.zeros(np.broadcast(x, y).shape)
+        for amplitude, wavelength, direction, phase in self.undulation:
+            along = x * np.cos(direction) + y * np.sin(direction)
+            out += amplitude * np.sin(2 * np.pi * along / wavelength + phase)
+        return out
 
     def has_sidewalk(self, side: int) -> bool:
         return self.sidewalks[0 if side < 0 else 1]
