@@ -98,8 +98,8 @@ def run_demo(
         inputs: point-cloud files to segment instead of synthetic scans.
         labels: ground-truth label files, one per input (found automatically in the
             SemanticKITTI layout); without them scans are segmented but not scored.
-        model: bundled checkpoint, ``outdoor`` (default), ``outdoor_synthetic``, ``realtime``, ``minkunet`` or
-            ``pointnet2``.
+        model: bundled street-scan checkpoint (``pcseg.pretrained.bundled_for("street")``):
+            ``outdoor`` (default), ``outdoor_synthetic``, ``realtime``, ``panoptic``, ``minkunet`` or ``pointnet2``.
         num_scans: synthetic scans to generate when no ``inputs`` are given.
         device: ``cpu`` or ``cuda``.
         render: write the ground truth | prediction | errors image per scan.

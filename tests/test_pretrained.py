@@ -7,12 +7,12 @@ import torch
 from pcseg.engine.checkpoint import export_for_inference, load_checkpoint
 from pcseg.engine.segmenter import Segmenter
 from pcseg.metrics import ConfusionMatrix
-from pcseg.pretrained import BUNDLED, checkpoint_path
+from pcseg.pretrained import bundled_for, checkpoint_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 # the vehicle-LiDAR models (SemanticKITTI classes); the airborne one: test_pretrained_airborne.py,
 # the indoor one: test_pretrained_indoor.py
-VEHICLE = sorted(name for name in BUNDLED if name not in ("airborne", "indoor"))
+VEHICLE = sorted(bundled_for("street"))
 
 
 @pytest.mark.parametrize("name", VEHICLE)

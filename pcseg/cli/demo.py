@@ -4,12 +4,14 @@ from __future__ import annotations
 
 
 def add_arguments(parser):
+    from pcseg.pretrained import bundled_for
+
     parser.add_argument("--out", default="pcseg_demo", help="output folder (default: %(default)s)")
     parser.add_argument("--input", nargs="+", default=[], metavar="FILE",
                         help="scans to segment instead of synthetic ones (e.g. a SemanticKITTI .bin)")
     parser.add_argument("--labels", nargs="+", default=[], metavar="FILE",
                         help="ground truth for --input, one per file (found automatically in the SemanticKITTI layout)")
-    parser.add_argument("--model", default="outdoor", choices=["outdoor", "outdoor_synthetic", "realtime", "minkunet", "pointnet2"],
+    parser.add_argument("--model", default="outdoor", choices=bundled_for("street"),
                         help="bundled model (default: %(default)s, trained on real and generated street scans)")
     parser.add_argument("--scans", type=int, default=2, help="synthetic scans to generate (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")

@@ -32,16 +32,17 @@ from pcseg.resources import package_file
 
 PRETRAINED_DIR = package_file("pretrained")
 
-# model name -> (checkpoint file in this folder, the config that trains it)
+# model name -> (checkpoint file in this folder, the config that trains it, the scans it labels:
+# "street" vehicle LiDAR, "airborne" tiles, "indoor" rooms)
 BUNDLED = {
-    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_finetune.yaml"),  # after outdoor_synthetic
-    "outdoor_synthetic": ("outdoor_minkunet_synthetic.pt", "configs/outdoor_minkunet_pretrain2.yaml"),  # generated scans only
-    "realtime": ("realtime_fastvoxelnet.pt", "configs/realtime_fastvoxelnet.yaml"),  # FastVoxelNet
-    "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml"),
-    "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml"),
-    "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml"),  # ASPRS classes
-    "panoptic": ("panoptic_minkunet.pt", "configs/panoptic_minkunet.yaml"),  # after synthetic_panoptic.yaml
-    "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage4.yaml"),  # ScanNet's 20 classes
+    "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_finetune.yaml", "street"),  # after outdoor_synthetic
+    "outdoor_synthetic": ("outdoor_minkunet_synthetic.pt", "configs/outdoor_minkunet_pretrain2.yaml", "street"),
+    "realtime": ("realtime_fastvoxelnet.pt", "configs/realtime_fastvoxelnet.yaml", "street"),  # FastVoxelNet
+    "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml", "street"),
+    "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml", "street"),
+    "airborne": ("minkunet_airborne.pt", "configs/airborne_minkunet.yaml", "airborne"),  # ASPRS classes
+    "panoptic": ("panoptic_minkunet.pt", "configs/panoptic_minkunet.yaml", "street"),  # after synthetic_panoptic.yaml
+    "indoor": ("indoor_minkunet.pt", "configs/indoor_minkunet_stage4.yaml", "indoor"),  # ScanNet's 20 classes
 }
 DEFAULT_MODEL = "outdoor"
 
@@ -50,7 +51,7 @@ def checkpoint_path(name: str) -> Path:
     """Path of the bundled checkpoint ``name`` (a key of :data:`BUNDLED`, e.g. ``outdoor``)."""
     if name not in BUNDLED:
         raise PcsegValueError(f"model must be one of {sorted(BUNDLED)}, got {name!r}")
-    filename, config = BUNDLED[name]
+    filename, config, _ = BUNDLED[name]
     path = PRETRAINED_DIR / filename
     if not path.is_file():
         raise PcsegValueError(
@@ -58,3 +59,8 @@ def checkpoint_path(name: str) -> Path:
             f"train it with `pcseg train {config}`"
         )
     return path
+
+
+def bundled_for(scans: str) -> list[str]:
+    """Names of the bundled models that label ``scans`` ("street", "airborne" or "indoor")."""
+    return [name for name, (_, _, kind) in BUNDLED.items() if kind == scans]
