@@ -2,6 +2,7 @@
 
     pcseg train configs/outdoor_minkunet_pretrain.yaml     # synthetic only: one run serves every fold
     pcseg train configs/outdoor_minkunet_pretrain2.yaml
+    pcseg train configs/outdoor_minkunet_pretrain3.yaml
     python benchmarks/loo_outdoor.py train                 # each fold fine-tunes it on the other recordings
     python benchmarks/loo_outdoor.py score [--fold NAME ...]   # per-class IoU of each fold's last.pt
     python benchmarks/loo_outdoor.py train --recipe realtime   # the real-time model's one stage
@@ -32,7 +33,7 @@ sys.path.insert(0, str(REPO))  # this checkout's pcseg, not another installed co
 RECIPES = {
     "realtime": REPO / "configs" / "realtime_fastvoxelnet.yaml",
     # fine-tuning from the synthetic pretraining (configs/outdoor_minkunet_pretrain*.yaml), which
-    # saw no real frame, so every fold starts from the same runs/outdoor_minkunet_pretrain2/last.pt
+    # saw no real frame, so every fold starts from the same runs/outdoor_minkunet_pretrain3/last.pt
     "outdoor": REPO / "configs" / "outdoor_minkunet_finetune.yaml",
 }
 DATA = REPO.parent / "shared" / "data"

@@ -36,7 +36,7 @@ PRETRAINED_DIR = package_file("pretrained")
 # "street" vehicle LiDAR, "airborne" tiles, "indoor" rooms)
 BUNDLED = {
     "outdoor": ("outdoor_minkunet.pt", "configs/outdoor_minkunet_finetune.yaml", "street"),  # after outdoor_synthetic
-    "outdoor_synthetic": ("outdoor_minkunet_synthetic.pt", "configs/outdoor_minkunet_pretrain2.yaml", "street"),
+    "outdoor_synthetic": ("outdoor_minkunet_synthetic.pt", "configs/outdoor_minkunet_pretrain3.yaml", "street"),
     "realtime": ("realtime_fastvoxelnet.pt", "configs/realtime_fastvoxelnet.yaml", "street"),  # FastVoxelNet
     "minkunet": ("minkunet_synthetic.pt", "configs/synthetic_minkunet.yaml", "street"),
     "pointnet2": ("pointnet2_synthetic.pt", "configs/synthetic_pointnet2.yaml", "street"),
