@@ -76,13 +76,14 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def run_training(model: str, epochs: int, out_dir: Path, extra=(), nice: int = 5) -> dict:
+def run_training(model: str, epochs: int, out_dir: Path, extra=(), nice: int = 5, resume: bool = False) -> dict:
     """``pcseg train`` of the recipe for ``model``; returns its wait4 resource figures."""
     out_dir.parent.mkdir(exist_ok=True)
     cmd = ["nice", "-n", str(nice), sys.executable, "-m", "pcseg", "train", str(zoo_config(model, out_dir)),
-           *overrides(model, epochs, out_dir), *[a for item in extra for a in ("--set", item)]]
+           *overrides(model, epochs, out_dir), *[a for item in extra for a in ("--set", item)],
+           *(["--resume"] if resume else [])]
     loads, t0 = [loadavg()], time.perf_counter()
-    with open(out_dir.with_suffix(".log"), "w") as log:
+    with open(out_dir.with_suffix(".log"), "a" if resume else "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -111,12 +112,22 @@ def probe(models, steps: int) -> None:
 
 
 def train(models, epochs: int) -> None:
+    """One run per model; a run stopped before its last epoch is resumed (``pcseg train --resume``)
+    and its resource figures are added up (CPU, wall) or maxed (peak RSS)."""
     for model in models:
-        if (run_dir(model) / "last.pt").exists():
-            print(f"{model}: {run_dir(model)}/last.pt exists, skipped")
+        csv_path, info = run_dir(model) / "log.csv", run_dir(model).with_suffix(".json")
+        done = int(list(csv.DictReader(open(csv_path)))[-1]["step"]) if csv_path.is_file() else 0
+        if done >= epochs * 36:
+            print(f"{model}: {run_dir(model)} has its {done} steps, skipped")
             continue
-        r = run_training(model, epochs, run_dir(model))
-        run_dir(model).with_suffix(".json").write_text(json.dumps(r, indent=1))
+        resume = (run_dir(model) / "last.pt").is_file()
+        r = run_training(model, epochs, run_dir(model), resume=resume)
+        if resume and info.is_file():
+            before = json.loads(info.read_text())
+            r.update(wall_s=r["wall_s"] + before["wall_s"], cpu_s=r["cpu_s"] + before["cpu_s"],
+                     peak_mb=max(r["peak_mb"], before["peak_mb"]), loadavg=before["loadavg"] + r["loadavg"],
+                     resumed_at_step=done)
+        info.write_text(json.dumps(r, indent=1))
         print(json.dumps(r), flush=True)
 
 
