@@ -51,8 +51,9 @@ MODELS = {
 }
 
 
-def run_dir(model: str) -> Path:
-    return REPO / "runs" / f"zoo_{model}"
+def run_dir(model: str, seed=None) -> Path:
+    """runs/zoo_<model>, or runs/zoo_<model>_seed<N> for a run with another training seed."""
+    return REPO / "runs" / (f"zoo_{model}" if seed is None else f"zoo_{model}_seed{seed}")
 
 
 def zoo_config(model: str, out_dir: Path) -> Path:
@@ -111,17 +112,18 @@ def probe(models, steps: int) -> None:
               f"peak {r['peak_mb']:.0f} MB  load {r['loadavg'][0]}", flush=True)
 
 
-def train(models, epochs: int) -> None:
+def train(models, epochs: int, seed=None) -> None:
     """One run per model; a run stopped before its last epoch is resumed (``pcseg train --resume``)
     and its resource figures are added up (CPU, wall) or maxed (peak RSS)."""
     for model in models:
-        csv_path, info = run_dir(model) / "log.csv", run_dir(model).with_suffix(".json")
+        out = run_dir(model, seed)
+        csv_path, info = out / "log.csv", out.with_suffix(".json")
         done = int(list(csv.DictReader(open(csv_path)))[-1]["step"]) if csv_path.is_file() else 0
         if done >= epochs * 36:
-            print(f"{model}: {run_dir(model)} has its {done} steps, skipped")
+            print(f"{model}: {out} has its {done} steps, skipped")
             continue
-        resume = (run_dir(model) / "last.pt").is_file()
-        r = run_training(model, epochs, run_dir(model), resume=resume)
+        resume = (out / "last.pt").is_file()
+        r = run_training(model, epochs, out, [] if seed is None else [f"train.seed={seed}"], resume=resume)
         if resume and info.is_file():
             before = json.loads(info.read_text())
             r.update(wall_s=r["wall_s"] + before["wall_s"], cpu_s=r["cpu_s"] + before["cpu_s"],
@@ -180,14 +182,14 @@ def timing(ckpt: Path, repeats: int) -> dict:
     return r
 
 
-def train_figures(model: str) -> dict:
-    rows = list(csv.DictReader(open(run_dir(model) / "log.csv")))
+def train_figures(model: str, seed=None) -> dict:
+    rows = list(csv.DictReader(open(run_dir(model, seed) / "log.csv")))
     scans = 72 * len(rows)  # every epoch draws the recipe's 72 scenes
     seconds = sum(float(r["time"]) for r in rows)
     figures = {"steps": int(rows[-1]["step"]), "scans": scans, "scans_per_s": scans / seconds,
                "best_epoch_scans_per_s": max(float(r["scans_per_s"]) for r in rows),
                "trainer_val_miou": 100 * float(rows[-1].get("val_miou") or "nan")}
-    info = run_dir(model).with_suffix(".json")
+    info = run_dir(model, seed).with_suffix(".json")
     if info.is_file():
         figures.update({f"train_{k}": v for k, v in json.loads(info.read_text()).items() if k != "model"})
         # scans per CPU-second of the whole process (start-up and final validation included): the
@@ -196,17 +198,17 @@ def train_figures(model: str) -> dict:
     return figures
 
 
-def score(models, timing_only: bool, repeats: int) -> None:
+def score(models, timing_only: bool, repeats: int, seed=None) -> None:
     results_path = REPO / "runs" / "zoo_table.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for model in models:
-        ckpt = run_dir(model) / "last.pt"
+        ckpt = run_dir(model, seed) / "last.pt"
         if not ckpt.is_file():
             print(f"{model}: no {ckpt}")
             continue
-        row = results.setdefault(model, {})
+        row = results.setdefault(model if seed is None else f"{model}_seed{seed}", {})
         if not timing_only:
-            row.update(train_figures(model))
+            row.update(train_figures(model, seed))
             row["synthetic_val_miou"] = 100 * float(synthetic_val(ckpt).miou(absent="target"))
             row["real"] = real_frames(ckpt)
         row["timing"] = timing(ckpt, repeats)
@@ -236,14 +238,16 @@ def main():
     parser.add_argument("--epochs", type=int, default=8, help="epochs of 72 scans = 36 steps of 2 scans each")
     parser.add_argument("--steps", type=int, default=4, help="probe: steps of 2 scans")
     parser.add_argument("--timing-only", action="store_true", help="score: only the ms per scan and labeling memory")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="train.seed of a repeat run (runs/zoo_<model>_seed<N>); default: the recipe's")
     parser.add_argument("--repeats", type=int, default=5, help="timed scans per thread count")
     args = parser.parse_args()
     if args.action == "probe":
         probe(args.models, args.steps)
     elif args.action == "train":
-        train(args.models, args.epochs)
+        train(args.models, args.epochs, args.seed)
     elif args.action == "score":
-        score(args.models, args.timing_only, args.repeats)
+        score(args.models, args.timing_only, args.repeats, args.seed)
     else:
         print_table(json.loads((REPO / "runs" / "zoo_table.json").read_text()))
 
