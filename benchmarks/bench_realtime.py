@@ -39,13 +39,14 @@ def _rss_mb() -> float:
 
 
 def measure(name: str, threads: list[int], repeats: int) -> dict:
-    """Time model ``name`` on the scan at each thread count; this process's memory figures."""
+    """Time model ``name`` (bundled name or checkpoint path) on the scan at each thread count; this process's memory figures."""
     from pcseg.engine.segmenter import Segmenter
     from pcseg.io import read_points
     from pcseg.pretrained import checkpoint_path
 
     cloud = read_points(SCAN)
-    seg = Segmenter.from_checkpoint(checkpoint_path(name), threads=1)
+    ckpt = Path(name) if name.endswith(".pt") else checkpoint_path(name)  # a bundled name or a run's file
+    seg = Segmenter.from_checkpoint(ckpt, threads=1)
     before = _rss_mb()
     out = {"model": name, "points": int(cloud.xyz.shape[0]), "model_class": type(seg.model).__name__,
            "params": sum(p.numel() for p in seg.model.parameters()), "times": {}}

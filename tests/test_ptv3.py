@@ -173,3 +173,17 @@ def test_built_from_a_config_section_and_bad_arguments():
                           (dict(enc_channels=(16, 31, 32)), "heads")):
         with pytest.raises(PcsegValueError, match=match):
             PointTransformerV3(3, 4, **{**SMALL, **kwargs})
+
+
+def test_engine_inference_labels_are_the_argmax_of_forward_ragged():
+    # pcseg.engine.inference calls forward_voxels(xyz, feats, offsets) on models that have it
+    # (the trainer's validation and Segmenter); PTv3's must follow that signature
+    from pcseg.engine.inference import predict_labels
+
+    xyz, feats, offsets = ragged_clouds(sizes=(300, 200), seed=2)
+    model = PointTransformerV3(5, 4, grid_size=0.1, **SMALL).eval()
+    with torch.no_grad():
+        reference = model.forward_ragged(xyz, feats, offsets)
+    reference[:, 0] = float("-inf")  # class 0 ignored
+    labels = predict_labels(model, xyz, feats, offsets, ignore_index=(0,))
+    assert torch.equal(labels, reference.argmax(1))

@@ -206,7 +206,7 @@ class PointTransformerV3(nn.Module):
             return [self.orders[i] for i in torch.randperm(len(self.orders)).tolist()]
         return self.orders
 
-    def forward_voxels(self, feats: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    def forward_grid(self, feats: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """Logits (V, num_classes) of voxel features (V, in_channels) on int32 (V, 4) coordinates."""
         x = SparseTensor(feats, coords)
         cache = x.cache
@@ -235,15 +235,22 @@ class PointTransformerV3(nn.Module):
                 h = block(h, fine, slot)
         return self.classifier(h)
 
-    def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
-                       offsets: torch.Tensor) -> torch.Tensor:
-        """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
+    def forward_voxels(self, xyz: torch.Tensor, feats: torch.Tensor,
+                       offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (V, num_classes) per voxel, inverse (N,) int64 point -> voxel row), the
+        signature pcseg.engine.inference calls (argmax on the voxels, as for MinkUNet)."""
         from pcseg.ops import voxel_reduce, voxelize_batched
 
         check_inputs(self, xyz, feats)
         coords, inverse, _ = voxelize_batched(xyz, offsets, self.grid_size)
         vfeats = voxel_reduce(feats, inverse, coords.shape[0], mode="mean")
-        return voxel_to_point(self.forward_voxels(vfeats, coords), inverse)
+        return self.forward_grid(vfeats, coords), inverse
+
+    def forward_ragged(self, xyz: torch.Tensor, feats: torch.Tensor,
+                       offsets: torch.Tensor) -> torch.Tensor:
+        """Logits (N, num_classes) for every point of the ragged batch (see docs/conventions.md)."""
+        logits, inverse = self.forward_voxels(xyz, feats, offsets)
+        return voxel_to_point(logits, inverse)
 
     def forward(self, xyz, feats, offsets):
         return self.forward_ragged(xyz, feats, offsets)
