@@ -92,9 +92,20 @@ def load_frame(rel: str):
     return PointCloud(xyz=xyz, source=str(path)), labels
 
 
+def recording_confusion(seg, recording: str):
+    """ConfusionMatrix of Segmenter ``seg`` over the frames of ``recording`` (a RECORDINGS key)."""
+    from pcseg.metrics import ConfusionMatrix
+
+    lm = seg.label_map
+    cm = ConfusionMatrix(lm.num_classes, lm.ignore_index, lm.class_names)
+    for rel in RECORDINGS[recording]:
+        cloud, target = load_frame(rel)
+        cm.update(seg(cloud), target)
+    return cm
+
+
 def score(folds, checkpoint_name, tag="", tta=0, recipe="outdoor", recenter=None):
     from pcseg.engine.segmenter import Segmenter
-    from pcseg.metrics import ConfusionMatrix
 
     rows = {}
     for fold in folds:
@@ -104,12 +115,7 @@ def score(folds, checkpoint_name, tag="", tta=0, recipe="outdoor", recenter=None
             continue
         options = {} if recenter is None else {"recenter": recenter}  # None: as the checkpoint says
         seg = Segmenter.from_checkpoint(ckpt, device="cpu", tta=tta, **options)
-        lm = seg.label_map
-        cm = ConfusionMatrix(lm.num_classes, lm.ignore_index, lm.class_names)
-        for rel in RECORDINGS[fold]:
-            cloud, target = load_frame(rel)
-            cm.update(seg(cloud), target)
-        rows[fold] = cm
+        rows[fold] = cm = recording_confusion(seg, fold)
         print(f"\n== fold {fold}: held out {', '.join(RECORDINGS[fold])}")
         print(cm.table())
         print(f"mIoU over present classes {100 * cm.miou(absent='target'):.1f}   official mIoU {100 * cm.miou(absent='zero'):.1f}")

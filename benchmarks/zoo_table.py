@@ -37,9 +37,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's pcseg, not another installed copy
 sys.path.insert(0, str(REPO / "benchmarks"))
-from loo_outdoor import RECORDINGS, load_frame  # noqa: E402
+from loo_outdoor import RECORDINGS, recording_confusion  # noqa: E402
 
 RECIPE = REPO / "configs" / "outdoor_minkunet_pretrain.yaml"
+SCENES = yaml.safe_load(RECIPE.read_text())["dataset"]["train_split"]  # generated scans per epoch
 CONFIGS = REPO / "configs"
 # model -> (config whose model section it trains, extra overrides the network needs)
 MODELS = {
@@ -119,7 +120,7 @@ def train(models, epochs: int, seed=None) -> None:
         out = run_dir(model, seed)
         csv_path, info = out / "log.csv", out.with_suffix(".json")
         done = int(list(csv.DictReader(open(csv_path)))[-1]["step"]) if csv_path.is_file() else 0
-        if done >= epochs * 36:
+        if done >= epochs * SCENES // 2:  # steps of 2 scans
             print(f"{model}: {out} has its {done} steps, skipped")
             continue
         resume = (out / "last.pt").is_file()
@@ -135,6 +136,8 @@ def train(models, epochs: int, seed=None) -> None:
 
 def synthetic_val(ckpt: Path):
     """Present-class and trainer-style mIoU on the run's own held-out generated scans."""
+    import torch
+
     from pcseg.engine.builders import build_dataset
     from pcseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
     from pcseg.engine.trainer import evaluate_model
@@ -143,31 +146,16 @@ def synthetic_val(ckpt: Path):
     model, label_map = model_from_checkpoint(payload, source=str(ckpt))
     config = payload["config"]
     val = build_dataset(config, "val", label_map, training=False)
-    cm = evaluate_model(model, val, label_map, torch_device(), num_points=config["dataset"]["num_points"],
-                        block_size=config["dataset"]["block_size"], threads=1)
-    return cm
-
-
-def torch_device():
-    import torch
-
-    return torch.device("cpu")
+    return evaluate_model(model, val, label_map, torch.device("cpu"), num_points=config["dataset"]["num_points"],
+                          block_size=config["dataset"]["block_size"], threads=1)
 
 
 def real_frames(ckpt: Path) -> dict:
     """Present-class mIoU of each recording of the real frames, and their mean."""
     from pcseg.engine.segmenter import Segmenter
-    from pcseg.metrics import ConfusionMatrix
 
     seg = Segmenter.from_checkpoint(ckpt, device="cpu", recenter=True, threads=1)
-    lm = seg.label_map
-    out = {}
-    for name, files in RECORDINGS.items():
-        cm = ConfusionMatrix(lm.num_classes, lm.ignore_index, lm.class_names)
-        for rel in files:
-            cloud, target = load_frame(rel)
-            cm.update(seg(cloud), target)
-        out[name] = 100 * float(cm.miou(absent="target"))
+    out = {name: 100 * float(recording_confusion(seg, name).miou(absent="target")) for name in RECORDINGS}
     out["mean"] = float(np.mean(list(out.values())))
     return out
 
@@ -184,7 +172,7 @@ def timing(ckpt: Path, repeats: int) -> dict:
 
 def train_figures(model: str, seed=None) -> dict:
     rows = list(csv.DictReader(open(run_dir(model, seed) / "log.csv")))
-    scans = 72 * len(rows)  # every epoch draws the recipe's 72 scenes
+    scans = SCENES * len(rows)  # every epoch draws each of the recipe's scenes once
     seconds = sum(float(r["time"]) for r in rows)
     figures = {"steps": int(rows[-1]["step"]), "scans": scans, "scans_per_s": scans / seconds,
                "best_epoch_scans_per_s": max(float(r["scans_per_s"]) for r in rows),
